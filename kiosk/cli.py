@@ -1,0 +1,73 @@
+"""The one command-line entry point, `kiosk`: parses arguments and translates errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from kiosk.errors import KioskError
+
+# Each module exposes register(subparsers); handlers import their heavy dependencies lazily so that
+# `kiosk --help` and argument errors stay instant.
+COMMAND_MODULES: tuple[str, ...] = (
+    "kiosk.commands.models",
+    "kiosk.commands.config",
+)
+
+log = logging.getLogger("kiosk")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(prog="kiosk", description="Headshot Kiosk: on-site AI headshots.")
+    parser.add_argument("--config", help="path to kiosk.toml (default: $KIOSK_CONFIG or the data folder)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def _translate(err: BaseException) -> tuple[int, str]:
+    """Map an exception from any floor of the house to (exit code, one-line message)."""
+    if isinstance(err, KioskError):
+        return err.exit_code, str(err)
+    from models.errors import ModelError
+
+    if isinstance(err, ModelError):
+        return err.exit_code, str(err)
+    try:
+        from firmware_bridge.errors import BridgeError
+    except ImportError:  # the bridge package may be trimmed from a minimal install
+        BridgeError = ()  # type: ignore[assignment,misc]  # reason: keep isinstance() valid
+    if BridgeError and isinstance(err, BridgeError):
+        return 2, str(err)
+    return 1, f"internal error: {type(err).__name__}: {err} (run with -v for the traceback)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit code (0 ok, 2 bad input, 1 internal failure)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001  # reason: the supervised top level of the CLI
+        code, message = _translate(err)
+        if code == 1 or args.verbose:
+            log.debug("command failed", exc_info=err)
+        print(f"kiosk: {message}", file=sys.stderr)  # noqa: T201  # reason: the CLI's error line
+        return code
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

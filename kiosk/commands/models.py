@@ -1,0 +1,73 @@
+"""`kiosk models fetch | verify | list`: model provisioning."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the `models` command group."""
+    p = sub.add_parser("models", help="install, verify and list model files")
+    msub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
+
+    f = msub.add_parser("fetch", help="install the pinned MediaPipe models (from the mediapipe wheel)")
+    f.add_argument("names", nargs="*", help="catalog names (default: all)")
+    f.add_argument("--from", dest="source", help="install NAME from a local path or an https URL instead")
+    f.add_argument("--sha256", help="expected sha256 of --from (default: the catalog pin)")
+    f.add_argument("--force", action="store_true", help="re-install even when the file verifies")
+    f.add_argument("--quiet", action="store_true", help="print nothing on success")
+    f.set_defaults(func=_fetch)
+
+    v = msub.add_parser("verify", help="check every installed model against its sha256")
+    v.set_defaults(func=_verify)
+
+    ls = msub.add_parser("list", help="list catalog models and their state")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(func=_list)
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from kiosk.config import load_config
+    from models.store import ModelStore
+
+    return ModelStore(load_config(args.config).models_dir)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from kiosk.errors import InputError
+
+    store = _store(args)
+    if args.source:
+        if len(args.names) != 1:
+            raise InputError("--from installs one model: give exactly one NAME (see `kiosk models list`)")
+        statuses = [store.install_from(args.names[0], args.source, args.sha256)]
+    else:
+        statuses = store.fetch(args.names or None, force=args.force)
+    if not args.quiet:
+        for st in statuses:
+            print(f"{st.state:8} {st.name:28} {st.file}")  # noqa: T201  # reason: CLI output
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    statuses = _store(args).verify()
+    bad = [s for s in statuses if s.state not in ("ok", "override")]
+    for st in statuses:
+        print(f"{st.state:8} {st.name:28} {st.installed_sha256 or '-'}")  # noqa: T201  # reason: CLI output
+    if bad:
+        print(f"kiosk: {len(bad)} model(s) missing or corrupt: run `kiosk models fetch --force`", file=sys.stderr)  # noqa: T201  # reason: CLI output
+        return 2
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    statuses = _store(args).verify()
+    if args.json:
+        print(json.dumps([s.as_dict() for s in statuses], indent=2))  # noqa: T201  # reason: CLI output
+    else:
+        for st in statuses:
+            print(f"{st.name:28} {st.state:8} {st.size:>9} B  {st.purpose}")  # noqa: T201  # reason: CLI output
+    return 0
