@@ -9,7 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kiosk.delivery.config import DeliveryConfig
 from kiosk.errors import ConfigError
+from kiosk.session.retention import RetentionConfig
 
 CONFIG_ENV = "KIOSK_CONFIG"
 DATA_ENV = "KIOSK_DATA_DIR"
@@ -55,6 +57,12 @@ class KioskConfig(Strict):
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Folder holding sessions, journal, models and calibration.")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="Studio pipeline defaults.")
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="When guest data is deleted (at delivery; 24 h cap)."
+    )
+    delivery: DeliveryConfig = Field(
+        default_factory=DeliveryConfig, description="Guest delivery: QR download, e-mail, hand-off."
+    )
 
     @property
     def models_dir(self) -> Path:

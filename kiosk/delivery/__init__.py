@@ -1,0 +1,1 @@
+"""Guest delivery: printing, the QR download server, e-mail, hand-off and provenance."""

@@ -1,0 +1,191 @@
+"""Config models of guest delivery (section `[delivery]`): download server, e-mail, hand-off.
+
+Kept free of network libraries and of `kiosk.config` (which imports this module). The printing section
+lives in its own module and is added to :class:`DeliveryConfig` by the printing code's owner.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# An identity (badge number, employee id) names exported files: safe characters only, never a path.
+IDENTITY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class _Strict(BaseModel):
+    # Same rules as kiosk.config.Strict; redeclared here because kiosk.config imports this module.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address is the loopback interface."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class DownloadConfig(_Strict):
+    """The local download server the guest's phone reaches through the QR code (`[delivery.download]`)."""
+
+    enabled: bool = Field(default=True, description="Offer the QR download on the delivery screen.")
+    bind: list[str] = Field(
+        default=["127.0.0.1"],
+        min_length=1,
+        max_length=8,
+        description="IP addresses to listen on (only these): set the kiosk's Wi-Fi/LAN address for phones.",
+    )
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port (0: any free port).")
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL in the QR code, e.g. http://192.168.4.1:8080 (default: first bind address).",
+    )
+    link_minutes: float = Field(
+        default=30.0, gt=0.0, le=1440.0, description="A download link (and its copy) expires after this, min."
+    )
+    max_downloads: int = Field(
+        default=10, ge=1, le=1000, description="File downloads allowed per link, all variants together."
+    )
+    rate_per_minute: int = Field(
+        default=60, ge=1, le=10000, description="Requests allowed per client IP per minute (then 429)."
+    )
+    request_timeout_s: float = Field(
+        default=10.0, ge=0.5, le=120.0, description="Cut off a client slower than this to send a request, s."
+    )
+    max_connections: int = Field(
+        default=32, ge=1, le=1024, description="Concurrent connections served; more are refused at once."
+    )
+
+    @field_validator("bind")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for a in v:
+            try:
+                ipaddress.ip_address(a)
+            except ValueError as err:
+                raise ValueError(f"{a!r} is not an IP address (bind to addresses, not names)") from err
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("use http(s)://HOST[:PORT][/PREFIX]")
+        return v.rstrip("/")
+
+
+class MailConfig(_Strict):
+    """Opt-in e-mail of the headshot, queued on disk and sent when online (`[delivery.mail]`)."""
+
+    enabled: bool = Field(default=False, description="Offer e-mail delivery (the guest types an address).")
+    host: str = Field(default="localhost", min_length=1, max_length=253, description="SMTP server host.")
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls (port 587), ssl (port 465) or none (loopback relays only)."
+    )
+    username: str | None = Field(default=None, max_length=256, description="SMTP login, if needed.")
+    password_file: Path | None = Field(
+        default=None, description="File holding the SMTP password (kept out of the config file)."
+    )
+    sender: str = Field(
+        default="Headshot Kiosk <kiosk@localhost>", max_length=256, description="From: of the e-mails."
+    )
+    subject: str = Field(default="Your headshot", max_length=200, description="Subject line.")
+    body: str = Field(
+        default="Here is your headshot from the kiosk. This photo was not kept on the kiosk after sending.",
+        max_length=4000,
+        description="Plain-text body of the e-mail.",
+    )
+    max_attachment_mb: float = Field(
+        default=15.0, gt=0.0, le=50.0, description="Largest total attachment size, MB."
+    )
+    timeout_s: float = Field(default=20.0, ge=1.0, le=300.0, description="SMTP connection timeout, s.")
+    retry_initial_s: float = Field(
+        default=15.0, ge=0.05, le=3600.0, description="First retry after a failed send, s (then doubling)."
+    )
+    retry_max_s: float = Field(default=600.0, ge=0.05, le=86400.0, description="Longest retry wait, s.")
+
+    @model_validator(mode="after")
+    def _plain_only_loopback(self) -> MailConfig:
+        if self.security == "none" and not is_loopback_host(self.host) and self.username:
+            raise ValueError("security = 'none' would send the password in clear: use starttls or ssl")
+        return self
+
+
+class HandoffConfig(_Strict):
+    """Export of the approved headshot, named by the guest's id (`[delivery.handoff]`)."""
+
+    target: Literal["none", "folder", "sftp", "webhook"] = Field(
+        default="none", description="Where approved headshots go: none, folder, sftp or webhook."
+    )
+    identity_pattern: str = Field(
+        default=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        max_length=200,
+        description="Regex an identity (typed or from a badge QR) must match; always within [A-Za-z0-9._-].",
+    )
+    folder: Path | None = Field(default=None, description="target=folder: the export folder.")
+    sftp_host: str | None = Field(default=None, max_length=253, description="target=sftp: server host.")
+    sftp_port: int = Field(default=22, ge=1, le=65535, description="target=sftp: server port.")
+    sftp_user: str | None = Field(default=None, max_length=64, description="target=sftp: login.")
+    sftp_key_file: Path | None = Field(default=None, description="target=sftp: private key file.")
+    sftp_known_hosts: Path | None = Field(
+        default=None, description="target=sftp: known_hosts file; the server's key must be in it."
+    )
+    sftp_dir: str = Field(default=".", max_length=512, description="target=sftp: remote folder.")
+    webhook_url: str | None = Field(
+        default=None, description="target=webhook: https URL that receives a POST per headshot."
+    )
+    webhook_token_file: Path | None = Field(
+        default=None, description="target=webhook: file holding a bearer token sent with each POST."
+    )
+    timeout_s: float = Field(default=20.0, ge=1.0, le=300.0, description="Connection timeout per attempt, s.")
+    retry_initial_s: float = Field(
+        default=15.0, ge=0.05, le=3600.0, description="First retry after a failed export, s (then doubling)."
+    )
+    retry_max_s: float = Field(default=600.0, ge=0.05, le=86400.0, description="Longest retry wait, s.")
+
+    @field_validator("identity_pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as err:
+            raise ValueError(f"not a valid regular expression: {err}") from err
+        return v
+
+    @model_validator(mode="after")
+    def _target_fields(self) -> HandoffConfig:
+        need = {
+            "folder": ("folder",),
+            "sftp": ("sftp_host", "sftp_user", "sftp_key_file", "sftp_known_hosts"),
+            "webhook": ("webhook_url",),
+        }.get(self.target, ())
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"target = '{self.target}' needs {', '.join(missing)}")
+        if self.target == "webhook" and self.webhook_url:
+            parts = urlsplit(self.webhook_url)
+            if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+                raise ValueError("webhook_url must be https (plain http only to a loopback address)")
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("webhook_url must be an https:// URL")
+        return self
+
+
+class DeliveryConfig(_Strict):
+    """How guests receive their headshots (section `[delivery]`)."""
+
+    download: DownloadConfig = Field(default_factory=DownloadConfig, description="QR download to the phone.")
+    mail: MailConfig = Field(default_factory=MailConfig, description="Opt-in e-mail, queued and retried.")
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig, description="Export to HR/event systems.")

@@ -1,0 +1,1 @@
+"""Guest sessions: the durable journal, the session store and the retention policy."""

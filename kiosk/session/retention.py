@@ -1,0 +1,56 @@
+"""Retention policy of guest data: what is deleted when, as a strict config section (`[retention]`).
+
+Default policy (documented in README.md):
+
+- At session end (the session reaches DELIVERED) its captures, results, thumbnails and spooled print
+  copies are deleted at once (`delete_on_delivery`).
+- A download copy lives until its link expires (`delivery.download.link_minutes`); a queued e-mail or
+  hand-off lives until it is sent (or until the hard cap below).
+- A session that never reached CAPTURED (the guest walked away) is deleted `abandoned_minutes` after its
+  last step; nothing was promised to that guest.
+- Nothing lives longer than `max_age_hours` (default 24 h) after its session was created, whatever its state.
+- `kiosk wipe` deletes everything now.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Kinds of guest file the store tracks. The first four belong to the session itself and go at session end;
+# the others outlive it for a while (a download link, an outbox waiting for the network).
+SESSION_KINDS: tuple[str, ...] = ("capture", "result", "thumb", "print")
+OUTLIVING_KINDS: tuple[str, ...] = ("download", "mail", "handoff")
+KINDS: tuple[str, ...] = SESSION_KINDS + OUTLIVING_KINDS
+
+
+class RetentionConfig(BaseModel):
+    """When guest data is deleted (section `[retention]`)."""
+
+    # Same rules as kiosk.config.Strict; redeclared here because kiosk.config imports this module.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    delete_on_delivery: bool = Field(
+        default=True,
+        description="Delete captures, results, thumbnails and print copies once a session is delivered.",
+    )
+    max_age_hours: float = Field(
+        default=24.0,
+        gt=0.0,
+        le=168.0,
+        description="Hard cap: any guest file is deleted this many hours after its session began.",
+    )
+    abandoned_minutes: float = Field(
+        default=30.0,
+        gt=0.0,
+        le=1440.0,
+        description="A session that never reached 'captured' is deleted this long after its last step, min.",
+    )
+    sweep_interval_s: float = Field(
+        default=60.0, ge=1.0, le=3600.0, description="How often the background sweeper runs, seconds."
+    )
+    keep_journal_days: float = Field(
+        default=7.0,
+        ge=0.0,
+        le=365.0,
+        description="Rows of deleted sessions (ids and step times, no guest data) are kept this long, days.",
+    )
