@@ -1,0 +1,271 @@
+"""Live framing analysis off the UI thread: face detection on a downscaled frame, guidance hints, stillness.
+
+The worker reads the camera thread's newest frame, runs the short-range face detector, turns the faces
+into one hint for the guest and publishes the latest `FramingResult`. The UI only reads that result.
+Coordinates are normalised (0..1) in the camera's own, unmirrored frame; hints are phrased for the
+mirrored preview the guest sees (moving to their left moves their image to the screen's left).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kiosk.camera.base import CameraThread
+
+log = logging.getLogger(__name__)
+
+
+class Hint(enum.Enum):
+    """One short instruction for the guest; the value is the i18n key suffix."""
+
+    NO_FACE = "no_face"
+    ONE_PERSON = "one_person"
+    COME_CLOSER = "come_closer"
+    STEP_BACK = "step_back"
+    MOVE_LEFT = "move_left"
+    MOVE_RIGHT = "move_right"
+    CHIN_UP = "chin_up"
+    LOOK_AT_CAMERA = "look_at_camera"
+    HOLD_STILL = "hold_still"
+    PERFECT = "perfect"
+
+
+@dataclass(frozen=True)
+class FramingTargets:
+    """Where a head-and-shoulders guest should be (fractions of the frame)."""
+
+    face_h_min: float = 0.16
+    face_h_max: float = 0.48
+    center_x_tol: float = 0.09
+    second_face_ratio: float = 0.35
+    pitch_max: float = 0.68
+    yaw_max: float = 0.28
+    still_speed: float = 0.25
+    stillness_s: float = 1.5
+
+
+class FaceLike(Protocol):
+    """What guidance needs of a detected face (models.vision.Face fits)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    score: float
+    keypoints: dict[str, tuple[float, float]]
+
+
+class Detector(Protocol):
+    """A face detector: BGR image in, faces in its pixel coordinates out, best first."""
+
+    def detect(self, bgr: Any) -> Sequence[FaceLike]:
+        """Detect faces."""
+        ...
+
+
+@dataclass(frozen=True)
+class Box:
+    """A normalised box (0..1 of the frame, unmirrored)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+def guide(faces: Sequence[FaceLike], width: int, height: int, t: FramingTargets) -> tuple[Hint, Box | None]:
+    """The one hint for these faces, and the guest's face box (normalised); pure, unit-tested."""
+    if not faces:
+        return Hint.NO_FACE, None
+    main = max(faces, key=lambda f: f.w * f.h)
+    box = Box(main.x / width, main.y / height, main.w / width, main.h / height)
+    if sum(1 for f in faces if f.w * f.h >= t.second_face_ratio * main.w * main.h) > 1:
+        return Hint.ONE_PERSON, box
+    if box.h < t.face_h_min:
+        return Hint.COME_CLOSER, box
+    if box.h > t.face_h_max or box.y < 0.02 or box.y + box.h > 0.9:
+        return Hint.STEP_BACK, box
+    cx = box.x + box.w / 2
+    # Raw x < 0.5 shows on the screen's right in the mirror: the guest should move to their left.
+    if cx < 0.5 - t.center_x_tol:
+        return Hint.MOVE_LEFT, box
+    if cx > 0.5 + t.center_x_tol:
+        return Hint.MOVE_RIGHT, box
+    kp = main.keypoints
+    if all(k in kp for k in ("right_eye", "left_eye", "nose", "mouth")):
+        eye_x = (kp["right_eye"][0] + kp["left_eye"][0]) / 2
+        eye_y = (kp["right_eye"][1] + kp["left_eye"][1]) / 2
+        iod = max(1e-6, abs(kp["left_eye"][0] - kp["right_eye"][0]))
+        span = kp["mouth"][1] - eye_y
+        if span > 1e-6 and (kp["nose"][1] - eye_y) / span > t.pitch_max:
+            return Hint.CHIN_UP, box
+        if abs(kp["nose"][0] - eye_x) / iod > t.yaw_max:
+            return Hint.LOOK_AT_CAMERA, box
+    return Hint.PERFECT, box
+
+
+@dataclass(frozen=True)
+class FramingResult:
+    """The worker's latest finding."""
+
+    seq: int
+    hint: Hint
+    box: Box | None
+    framed: bool
+    still_s: float
+    ready: bool
+    analysis_ms: float
+    t: float
+
+
+class Stillness:
+    """Tracks how long a framed face has been still (speed below `still_speed` face-heights/s)."""
+
+    def __init__(self, targets: FramingTargets) -> None:
+        """Start with no history."""
+        self.targets = targets
+        self._last: tuple[float, Box] | None = None
+        self._since: float | None = None
+        self._speed = 0.0
+
+    def update(self, box: Box | None, framed: bool, now: float) -> float:
+        """Feed one observation; return the seconds the guest has been framed and still."""
+        if box is None or not framed:
+            self._last, self._since, self._speed = (now, box) if box else None, None, 0.0
+            return 0.0
+        if self._last is not None:
+            t0, b0 = self._last
+            dt = max(now - t0, 1e-3)
+            move = (abs(box.x + box.w / 2 - b0.x - b0.w / 2) + abs(box.y - b0.y) + abs(box.h - b0.h)) / box.h
+            self._speed = 0.5 * self._speed + 0.5 * move / dt
+        self._last = (now, box)
+        if self._speed > self.targets.still_speed:
+            self._since = None
+            return 0.0
+        if self._since is None:
+            self._since = now
+        return now - self._since
+
+
+class FramingWorker:
+    """Thread that analyses the newest camera frame and publishes the latest FramingResult."""
+
+    def __init__(
+        self,
+        camera: CameraThread,
+        detector_factory: Callable[[], Detector],
+        targets: FramingTargets | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        max_rate_hz: float = 15.0,
+    ) -> None:
+        """Set up; the detector is built on the worker thread (MediaPipe tasks are not thread-safe).
+
+        Args:
+            camera: the camera thread to read from.
+            detector_factory: builds the detector (the short-range BlazeFace on a downscaled frame).
+            targets: framing targets and stillness time.
+            clock: monotonic seconds.
+            max_rate_hz: at most this many analyses per second, leaving CPU for the preview.
+        """
+        self.camera = camera
+        self.detector_factory = detector_factory
+        self.targets = targets or FramingTargets()
+        self.clock = clock
+        self.min_period = 1.0 / max_rate_hz
+        self._lock = threading.Lock()
+        self._result: FramingResult | None = None
+        self._stop = threading.Event()
+        self._active = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._still = Stillness(self.targets)
+        self.analyses = 0
+        self.error: str | None = None
+
+    def start(self) -> None:
+        """Start the thread (idle until resume())."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="framing", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread."""
+        self._stop.set()
+        self._active.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def resume(self) -> None:
+        """Analyse frames (live framing and countdown screens); resets the stillness timer."""
+        self._still = Stillness(self.targets)
+        with self._lock:
+            self._result = None
+        self._active.set()
+
+    def pause(self) -> None:
+        """Stop analysing (other screens), freeing the CPU."""
+        self._active.clear()
+
+    @property
+    def active(self) -> bool:
+        """Whether frames are being analysed."""
+        return self._active.is_set()
+
+    def latest(self) -> FramingResult | None:
+        """The newest result (None until one exists since the last resume())."""
+        with self._lock:
+            return self._result
+
+    def _run(self) -> None:
+        try:
+            detector = self.detector_factory()
+        except Exception as err:  # reason: reported to the UI as a failsafe cause, not a crash
+            log.exception("face detector failed to load")
+            self.error = f"face detector failed to load: {err}"
+            return
+        try:
+            self._loop(detector)
+        finally:
+            close = getattr(detector, "close", None)
+            if callable(close):
+                close()
+
+    def _loop(self, detector: Detector) -> None:
+        last_seq = 0
+        while not self._stop.is_set():
+            if not self._active.wait(0.2):
+                continue
+            frame = self.camera.latest()
+            if frame is None or frame.seq == last_seq:
+                self._stop.wait(0.005)
+                continue
+            last_seq = frame.seq
+            t0 = time.monotonic()
+            try:
+                faces = detector.detect(frame.image)
+            except Exception:  # reason: one bad frame must not stop guidance
+                log.exception("face detection failed on a frame")
+                continue
+            ms = (time.monotonic() - t0) * 1000.0
+            h, w = frame.image.shape[:2]
+            hint, box = guide(faces, w, h, self.targets)
+            framed = hint is Hint.PERFECT
+            now = self.clock()
+            still = self._still.update(box, framed, now)
+            if framed and still < self.targets.stillness_s:
+                hint = Hint.HOLD_STILL if still == 0.0 else Hint.PERFECT
+            ready = framed and still >= self.targets.stillness_s
+            with self._lock:
+                if self._active.is_set():
+                    self._result = FramingResult(frame.seq, hint, box, framed, still, ready, ms, now)
+            self.analyses += 1
+            rest = self.min_period - (time.monotonic() - t0)
+            if rest > 0:
+                self._stop.wait(rest)

@@ -1,0 +1,143 @@
+"""Config sections of the touchscreen app (`[ui]`) and of the lights (`[lights]`).
+
+Kept free of Kivy and of `kiosk.config` (which imports this module).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# The PIN "1234", hashed by kiosk.ui.operator.hash_pin; `kiosk config check` warns while it is in use.
+DEFAULT_PIN_HASH = (
+    "pbkdf2_sha256$120000$6b696f736b2d64656661756c74$"
+    "f88a42e64b8933b73756de6079a7e179f2f20c0ce59cdafad2eaf749d24b2169"
+)
+SUPPORTED_LANGUAGES = ("en", "es", "fr", "de", "pt", "zh")
+
+
+class _Strict(BaseModel):
+    # Same rules as kiosk.config.Strict; redeclared here because kiosk.config imports this module.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeoutsConfig(_Strict):
+    """How long each screen waits for the guest before acting on its own (seconds)."""
+
+    language_s: float = Field(
+        30.0, ge=3.0, le=600.0, description="Language screen idle timeout → attract, s."
+    )
+    consent_s: float = Field(45.0, ge=3.0, le=600.0, description="Consent screen idle timeout → attract, s.")
+    framing_s: float = Field(60.0, ge=5.0, le=600.0, description="Live framing idle timeout → attract, s.")
+    review_auto_confirm_s: float = Field(
+        20.0, ge=2.0, le=600.0, description="Review screen: the capture is approved on its own after this, s."
+    )
+    style_s: float = Field(45.0, ge=3.0, le=600.0, description="Style choice idle timeout → attract, s.")
+    delivery_s: float = Field(
+        90.0, ge=5.0, le=900.0, description="Delivery screen idle timeout → attract, s."
+    )
+    thanks_s: float = Field(8.0, ge=1.0, le=120.0, description="How long the thank-you screen shows, s.")
+    operator_s: float = Field(
+        120.0, ge=10.0, le=3600.0, description="Operator menu idle timeout → attract, s."
+    )
+    failsafe_recover_s: float = Field(
+        10.0,
+        ge=1.0,
+        le=600.0,
+        description="After a one-off error, the 'attendant needed' screen recovers after this, s.",
+    )
+    processing_max_s: float = Field(
+        180.0, ge=5.0, le=1800.0, description="Processing longer than this routes to 'attendant needed', s."
+    )
+
+
+class UIConfig(_Strict):
+    """The touchscreen app (section `[ui]`)."""
+
+    languages: list[str] = Field(
+        list(SUPPORTED_LANGUAGES),
+        min_length=1,
+        max_length=12,
+        description="Languages offered, in order (each needs kiosk/ui/i18n/<code>.json or one in i18n_dir).",
+    )
+    default_language: str = Field("en", pattern=r"^[a-z]{2}$", description="Language of the attract screen.")
+    i18n_dir: Path | None = Field(
+        None, description="Folder of operator-edited <code>.json text files; they override the bundled ones."
+    )
+    orientation: Literal["auto", "portrait", "landscape"] = Field(
+        "auto",
+        description="Screen layout: portrait (1080×1920), landscape (1920×1080) or auto from the window.",
+    )
+    fullscreen: bool = Field(True, description="`kiosk run` fills the screen and hides the cursor.")
+    window_width: int = Field(1080, ge=320, le=7680, description="Window width when not full screen, px.")
+    window_height: int = Field(1920, ge=320, le=7680, description="Window height when not full screen, px.")
+    countdown_s: int = Field(3, ge=1, le=10, description="Countdown before the capture, s.")
+    retake_limit: int = Field(2, ge=0, le=10, description="How many retakes a guest may ask for.")
+    stillness_s: float = Field(
+        1.5, ge=0.2, le=10.0, description="Auto-capture once the guest is framed and still this long, s."
+    )
+    styles: list[str] = Field(
+        ["studio-grey", "white", "brand", "blurred"],
+        min_length=1,
+        max_length=8,
+        description="Background styles offered on the style screen (studio pipeline style names).",
+    )
+    formats: list[str] = Field(
+        ["portrait", "linkedin"],
+        min_length=1,
+        max_length=4,
+        description="Output formats produced for each session (studio pipeline format names).",
+    )
+    pin_hash: str = Field(
+        DEFAULT_PIN_HASH,
+        min_length=20,
+        max_length=300,
+        description="Operator PIN as produced by `kiosk config pin` (pbkdf2_sha256$iterations$salt$hash).",
+    )
+    pin_max_tries: int = Field(
+        3, ge=1, le=20, description="Wrong PINs allowed before the operator menu locks."
+    )
+    pin_lockout_s: float = Field(
+        300.0, ge=10.0, le=86400.0, description="Operator menu lock after too many wrong PINs, s."
+    )
+    operator_taps: int = Field(
+        5,
+        ge=3,
+        le=12,
+        description="Hidden gesture: this many taps in the top-left corner within 3 s opens the PIN pad.",
+    )
+    cjk_font: Path | None = Field(
+        None, description="Font file with CJK glyphs; empty: Noto Sans CJK from the system (fonts-noto-cjk)."
+    )
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig, description="Per-screen timeouts.")
+
+    @field_validator("languages")
+    @classmethod
+    def _codes(cls, v: list[str]) -> list[str]:
+        for code in v:
+            if len(code) != 2 or not code.isalpha() or not code.islower():
+                raise ValueError(f"language '{code}' is not a two-letter lower-case code such as 'en'")
+        if len(set(v)) != len(v):
+            raise ValueError("a language is listed twice")
+        return v
+
+
+class LightsConfig(_Strict):
+    """Studio lights and the look-at-the-lens cue through the firmware bridge (section `[lights]`)."""
+
+    port_url: str | None = Field(
+        None,
+        description="Bridge port: /dev/ttyACM0, a pyserial URL or sim:// (the simulator); empty: no lights.",
+    )
+    countdown_ramp_ms: int = Field(
+        800, ge=0, le=10000, description="Fade time of the lights ramp when the countdown starts, ms."
+    )
+    lens_cue: bool = Field(True, description="Blink the look-at-the-lens LED during the countdown.")
+    max_scene_ms: int = Field(
+        120000,
+        ge=1000,
+        le=600000,
+        description="Longest a scene stays on before the firmware falls back to safe, ms.",
+    )
