@@ -9,9 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kiosk.camera.config import CameraConfig, OpenCVCameraConfig
 from kiosk.delivery.config import DeliveryConfig
 from kiosk.errors import ConfigError
 from kiosk.session.retention import RetentionConfig
+from kiosk.ui.config import LightsConfig, UIConfig
 
 CONFIG_ENV = "KIOSK_CONFIG"
 DATA_ENV = "KIOSK_DATA_DIR"
@@ -62,6 +64,15 @@ class KioskConfig(Strict):
     )
     delivery: DeliveryConfig = Field(
         default_factory=DeliveryConfig, description="Guest delivery: QR download, e-mail, hand-off."
+    )
+    camera: CameraConfig = Field(
+        default_factory=OpenCVCameraConfig, description="Camera source (backend: opencv, gphoto2, virtual)."
+    )
+    ui: UIConfig = Field(
+        default_factory=UIConfig, description="Touchscreen app: languages, timeouts, retakes, operator PIN."
+    )
+    lights: LightsConfig = Field(
+        default_factory=LightsConfig, description="Lights and lens cue through the firmware bridge."
     )
 
     @property
