@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kiosk.delivery.printing_config import PrintingConfig
+from kiosk.delivery.provenance_config import ProvenanceConfig
+
 # An identity (badge number, employee id) names exported files: safe characters only, never a path.
 IDENTITY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -189,3 +192,7 @@ class DeliveryConfig(_Strict):
     download: DownloadConfig = Field(default_factory=DownloadConfig, description="QR download to the phone.")
     mail: MailConfig = Field(default_factory=MailConfig, description="Opt-in e-mail, queued and retried.")
     handoff: HandoffConfig = Field(default_factory=HandoffConfig, description="Export to HR/event systems.")
+    printing: PrintingConfig = Field(default_factory=PrintingConfig, description="Printing through CUPS.")
+    provenance: ProvenanceConfig = Field(
+        default_factory=ProvenanceConfig, description="AI disclosure: XMP source type, optional C2PA signing."
+    )
