@@ -1,0 +1,150 @@
+"""The runtime interface, its typed config registry and the shared helpers.
+
+A runtime turns an ONNX file plus static input shapes into a session that maps numpy feeds to numpy
+outputs. Backends declare a key and a config model; the union of the configs is what the kiosk's
+config accepts (a discriminated union on `kind`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.errors import ModelError
+
+ProviderName = Literal["tensorrt", "cuda", "cpu"]
+
+
+class RuntimeUnavailable(ModelError):
+    """The requested backend cannot run here (no GPU, library missing); the message says what is missing."""
+
+    exit_code = 2
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrtConfig(_Strict):
+    """ONNX Runtime with execution providers tried in the order given."""
+
+    kind: Literal["ort"] = Field("ort", description="Backend key.")
+    providers: list[ProviderName] = Field(
+        default_factory=lambda: ["tensorrt", "cuda", "cpu"],
+        min_length=1,
+        description="Execution providers in priority order; unavailable ones are skipped.",
+    )
+    device_id: int = Field(0, ge=0, le=15, description="CUDA device index.")
+    fp16: bool = Field(True, description="Let the TensorRT provider build fp16 engines.")
+    cache_dir: Path | None = Field(None, description="Folder for TensorRT engine and timing caches.")
+    workspace_mb: int = Field(4096, ge=64, le=65536, description="TensorRT builder workspace, MiB.")
+    intra_op_threads: int = Field(0, ge=0, le=256, description="CPU threads per graph (0: ONNX Runtime decides).")
+    warmup_runs: int = Field(1, ge=0, le=10, description="Runs with zeros at load time (allocations, kernels).")
+
+
+class TensorRTConfig(_Strict):
+    """Native TensorRT: engines built on the device from the ONNX graphs and cached."""
+
+    kind: Literal["tensorrt"] = Field("tensorrt", description="Backend key.")
+    device_id: int = Field(0, ge=0, le=15, description="CUDA device index.")
+    precision: Literal["fp16", "fp32"] = Field("fp16", description="Engine precision.")
+    cache_dir: Path | None = Field(None, description="Folder for built engines (default: beside the pack).")
+    workspace_mb: int = Field(4096, ge=64, le=65536, description="Builder workspace, MiB.")
+    warmup_runs: int = Field(1, ge=0, le=10, description="Runs with zeros at load time.")
+
+
+RuntimeConfig = Annotated[OrtConfig | TensorRTConfig, Field(discriminator="kind")]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph input or output: name, shape (ints, or a name for a free dimension) and numpy dtype."""
+
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: np.dtype
+
+
+_ONNX_TYPES = {
+    "tensor(float)": np.dtype(np.float32),
+    "tensor(float16)": np.dtype(np.float16),
+    "tensor(double)": np.dtype(np.float64),
+    "tensor(int64)": np.dtype(np.int64),
+    "tensor(int32)": np.dtype(np.int32),
+}
+
+
+def numpy_dtype(onnx_type: str) -> np.dtype:
+    """numpy dtype of an ONNX Runtime type string such as 'tensor(float)'."""
+    if onnx_type not in _ONNX_TYPES:
+        raise ModelError(f"unsupported tensor type {onnx_type}")
+    return _ONNX_TYPES[onnx_type]
+
+
+class GraphSession(Protocol):
+    """A loaded graph with static shapes."""
+
+    inputs: dict[str, TensorSpec]
+    output_names: list[str]
+    device: str
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the graph; feeds are cast to the declared dtypes and checked against the static shapes."""
+        ...
+
+
+def prepare_feeds(
+    inputs: Mapping[str, TensorSpec], static: Mapping[str, tuple[int, ...]], feeds: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Cast feeds to the graph's dtypes (contiguous) and check names and static shapes; ModelError if wrong."""
+    missing = set(inputs) - set(feeds)
+    extra = set(feeds) - set(inputs)
+    if missing or extra:
+        raise ModelError(f"graph inputs mismatch: missing {sorted(missing)}, unexpected {sorted(extra)}")
+    out = {}
+    for name, arr in feeds.items():
+        want = static.get(name)
+        if want is not None and tuple(arr.shape) != tuple(want):
+            raise ModelError(f"input '{name}' has shape {tuple(arr.shape)}, the session was built for {tuple(want)}")
+        out[name] = np.ascontiguousarray(arr, dtype=inputs[name].dtype)
+    return out
+
+
+def zero_feeds(inputs: Mapping[str, TensorSpec], static: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Zeros of every input at its static shape (for warm-up)."""
+    feeds = {}
+    for name, spec in inputs.items():
+        shape = static.get(name) or tuple(d if isinstance(d, int) else 1 for d in spec.shape)
+        feeds[name] = np.zeros(shape, dtype=spec.dtype)
+    return feeds
+
+
+class Runtime(ABC):
+    """A backend that loads ONNX graphs into sessions."""
+
+    key: ClassVar[str]
+
+    @abstractmethod
+    def load(self, onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]]) -> GraphSession:
+        """Load `onnx_path` for exactly these input shapes; warm it up."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, object]:
+        """What this backend runs on (providers, device), for logs and benchmarks."""
+
+
+def make_runtime(config: OrtConfig | TensorRTConfig) -> Runtime:
+    """The backend for a config (imports only the one asked for)."""
+    if isinstance(config, OrtConfig):
+        from models.runtime.ort import OrtRuntime
+
+        return OrtRuntime(config)
+    from models.runtime.tensorrt_native import TensorRTRuntime
+
+    return TensorRTRuntime(config)

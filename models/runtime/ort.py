@@ -1,0 +1,189 @@
+"""ONNX Runtime backend: execution providers in priority order (TensorRT EP with engine and timing caches,
+CUDA EP, CPU EP), static shapes, IO binding when the graph runs on the GPU, warm-up at load time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from models.errors import ModelCorrupt
+from models.runtime.base import (
+    GraphSession,
+    OrtConfig,
+    Runtime,
+    RuntimeUnavailable,
+    TensorSpec,
+    numpy_dtype,
+    prepare_feeds,
+    zero_feeds,
+)
+
+log = logging.getLogger(__name__)
+
+ORT_NAMES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+def shape_string(shapes: Mapping[str, tuple[int, ...]]) -> str:
+    """TensorRT EP profile syntax: 'name:1x4x64x64,other:1'."""
+    return ",".join(f"{name}:{'x'.join(str(d) for d in shape)}" for name, shape in sorted(shapes.items()))
+
+
+def provider_options(
+    key: str, config: OrtConfig, cache_dir: Path | None, static_shapes: Mapping[str, tuple[int, ...]]
+) -> dict[str, Any]:
+    """Options for one provider; the TensorRT EP gets engine + timing caches and a static profile."""
+    if key == "tensorrt":
+        opts: dict[str, Any] = {
+            "device_id": config.device_id,
+            "trt_fp16_enable": config.fp16,
+            "trt_max_workspace_size": config.workspace_mb << 20,
+        }
+        if cache_dir is not None:
+            opts.update(
+                trt_engine_cache_enable=True,
+                trt_engine_cache_path=str(cache_dir / "trt_engines"),
+                trt_timing_cache_enable=True,
+                trt_timing_cache_path=str(cache_dir / "trt_timing"),
+            )
+        if static_shapes:
+            profile = shape_string(static_shapes)
+            opts.update(trt_profile_min_shapes=profile, trt_profile_opt_shapes=profile, trt_profile_max_shapes=profile)
+        return opts
+    if key == "cuda":
+        return {"device_id": config.device_id, "cudnn_conv_algo_search": "HEURISTIC"}
+    return {}
+
+
+def resolve_providers(
+    config: OrtConfig,
+    available: Sequence[str],
+    cache_dir: Path | None = None,
+    static_shapes: Mapping[str, tuple[int, ...]] | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The configured providers that this ONNX Runtime build has, in config order, with their options.
+
+    Raises RuntimeUnavailable when none of them is available (naming what is missing).
+    """
+    chosen = []
+    for key in dict.fromkeys(config.providers):  # keep order, drop repeats
+        name = ORT_NAMES[key]
+        if name in available:
+            chosen.append((name, provider_options(key, config, cache_dir, static_shapes or {})))
+        else:
+            log.info("execution provider %s is not available in this onnxruntime build", name)
+    if not chosen:
+        raise RuntimeUnavailable(
+            f"none of the configured execution providers {list(config.providers)} is available "
+            f"(this onnxruntime has {list(available)}); install onnxruntime-gpu or add 'cpu'"
+        )
+    return chosen
+
+
+def free_dimension_overrides(
+    onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]]
+) -> dict[str, int]:
+    """Map each named free dimension of the graph's inputs to the static size it gets (needs `onnx`)."""
+    try:
+        import onnx
+    except ImportError:
+        return {}
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    overrides: dict[str, int] = {}
+    for inp in model.graph.input:
+        want = static_shapes.get(inp.name)
+        if want is None:
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        for d, size in zip(dims, want, strict=False):
+            if d.dim_param:
+                overrides[d.dim_param] = int(size)
+    return overrides
+
+
+class OrtSession:
+    """One graph on ONNX Runtime."""
+
+    def __init__(self, session: Any, static_shapes: Mapping[str, tuple[int, ...]], device_id: int) -> None:
+        self._session = session
+        self._static = dict(static_shapes)
+        self._device_id = device_id
+        self.inputs = {
+            i.name: TensorSpec(i.name, tuple(i.shape), numpy_dtype(i.type)) for i in session.get_inputs()
+        }
+        self.output_names = [o.name for o in session.get_outputs()]
+        providers = session.get_providers()
+        self.provider = providers[0]
+        self.device = "cuda" if self.provider != "CPUExecutionProvider" else "cpu"
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run once; on the GPU through IO binding (outputs allocated on the device, copied back once)."""
+        prepared = prepare_feeds(self.inputs, self._static, feeds)
+        if self.device == "cpu":
+            outs = self._session.run(self.output_names, prepared)
+            return dict(zip(self.output_names, outs, strict=True))
+        binding = self._session.io_binding()
+        for name, arr in prepared.items():
+            binding.bind_cpu_input(name, arr)
+        for name in self.output_names:
+            binding.bind_output(name, "cuda", self._device_id)
+        self._session.run_with_iobinding(binding)
+        return dict(zip(self.output_names, binding.copy_outputs_to_cpu(), strict=True))
+
+    def warm_up(self, runs: int) -> None:
+        """Run with zeros `runs` times (first-run allocations, engine builds, kernel choice)."""
+        feeds = zero_feeds(self.inputs, self._static)
+        for _ in range(runs):
+            self.run(feeds)
+
+
+class OrtRuntime(Runtime):
+    """ONNX Runtime with the configured execution providers."""
+
+    key: ClassVar[str] = "ort"
+
+    def __init__(self, config: OrtConfig) -> None:
+        import onnxruntime as ort
+
+        self._ort = ort
+        self.config = config
+        self.available = list(ort.get_available_providers())
+
+    def load(self, onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]]) -> GraphSession:
+        """Create a session for the static shapes and warm it up."""
+        ort = self._ort
+        cache = self.config.cache_dir
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+        providers = resolve_providers(self.config, self.available, cache, static_shapes)
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        if self.config.intra_op_threads:
+            so.intra_op_num_threads = self.config.intra_op_threads
+        for dim, size in free_dimension_overrides(onnx_path, static_shapes).items():
+            so.add_free_dimension_override_by_name(dim, size)
+        try:
+            session = ort.InferenceSession(
+                str(onnx_path),
+                sess_options=so,
+                providers=[name for name, _ in providers],
+                provider_options=[opts for _, opts in providers],
+            )
+        except Exception as err:  # noqa: BLE001  # reason: onnxruntime raises several unrelated types for bad graphs
+            raise ModelCorrupt(f"{onnx_path}: ONNX Runtime cannot load it: {err}") from err
+        wrapped = OrtSession(session, static_shapes, self.config.device_id)
+        wrapped.warm_up(self.config.warmup_runs)
+        log.info("loaded %s on %s", onnx_path.name, wrapped.provider)
+        return wrapped
+
+    def describe(self) -> dict[str, object]:
+        """Configured and available providers."""
+        return {"backend": self.key, "providers": list(self.config.providers), "available": self.available}
