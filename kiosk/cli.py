@@ -13,6 +13,8 @@ from kiosk.errors import KioskError
 # Each module exposes register(subparsers); handlers import their heavy dependencies lazily so that
 # `kiosk --help` and argument errors stay instant.
 COMMAND_MODULES: tuple[str, ...] = (
+    "kiosk.commands.headshot",
+    "kiosk.commands.demo",
     "kiosk.commands.models",
     "kiosk.commands.config",
 )

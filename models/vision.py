@@ -6,9 +6,11 @@ instance is not thread-safe: give each thread its own.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,23 @@ from models.errors import ModelCorrupt
 
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")
 _stderr_lock = threading.Lock()
+_live: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close every live task before interpreter teardown (MediaPipe's own __del__ fails then)."""
+    for task in list(_live):
+        with contextlib.suppress(Exception):
+            task.close()
+
+
+def _warm_up(run: Any) -> None:
+    """Run a few inferences with native stderr silenced: LiteRT logs its one-time notices then."""
+    blank = np.full((64, 64, 3), 128, np.uint8)
+    with _quiet_native_stderr():
+        for _ in range(3):
+            run(blank)
 
 
 @contextlib.contextmanager
@@ -102,11 +121,24 @@ class Face:
         )
 
 
+def _aligned(shape: tuple[int, ...], alignment: int = 64) -> np.ndarray:
+    """An uninitialised uint8 array whose data starts on an `alignment`-byte boundary.
+
+    LiteRT copies (and logs a warning for) every input that is not 64-byte aligned.
+    """
+    n = int(np.prod(shape))
+    raw = np.empty(n + alignment, np.uint8)
+    offset = (-raw.ctypes.data) % alignment
+    return raw[offset : offset + n].reshape(shape)
+
+
 def _as_rgb(bgr: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     h, w = bgr.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     small = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else bgr
-    return np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)), scale
+    rgb = _aligned(small.shape)
+    cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=rgb)
+    return rgb, scale
 
 
 class FaceDetector:
@@ -133,6 +165,8 @@ class FaceDetector:
                 self._task = vision.FaceDetector.create_from_options(options)
         except (RuntimeError, ValueError) as err:
             raise ModelCorrupt(f"cannot load face detector {model_path}: {err}") from err
+        _live.add(self)
+        _warm_up(self.detect)
 
     def detect(self, bgr: np.ndarray) -> list[Face]:
         """Faces in a BGR uint8 image, in its pixel coordinates, best score first."""
@@ -187,6 +221,8 @@ class SelfieSegmenter:
                 self._task = vision.ImageSegmenter.create_from_options(options)
         except (RuntimeError, ValueError) as err:
             raise ModelCorrupt(f"cannot load selfie segmenter {model_path}: {err}") from err
+        _live.add(self)
+        _warm_up(self.segment)
 
     def segment(self, bgr: np.ndarray) -> np.ndarray:
         """Person confidence, float32 0..1, at the (downscaled) inference size; caller resizes."""

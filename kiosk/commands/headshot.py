@@ -1,0 +1,55 @@
+"""`kiosk headshot INPUT -o OUTPUT [--style NAME] [--format NAME]`: one photo to one studio headshot."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the `headshot` command."""
+    from kiosk.pipeline.background import STYLES
+    from kiosk.pipeline.formats import FORMATS
+
+    p = sub.add_parser("headshot", help="turn a photo into a studio headshot (JPEG)")
+    p.add_argument("input", help="the photo (JPEG, PNG, …)")
+    p.add_argument("-o", "--output", required=True, help="where to write the headshot (.jpg)")
+    p.add_argument("--style", choices=STYLES, help="backdrop style (default: config pipeline.default_style)")
+    p.add_argument("--format", dest="fmt", choices=list(FORMATS), help="output format (default: config)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary instead of a line")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render the headshot and write it atomically."""
+    from kiosk.config import load_config
+    from kiosk.errors import InputError
+    from kiosk.pipeline.imageio import encode_jpeg, load_image, write_atomic
+    from kiosk.pipeline.studio import StudioPipeline
+
+    cfg = load_config(args.config)
+    if not str(args.output).lower().endswith((".jpg", ".jpeg")):
+        raise InputError(f"{args.output}: the output must be a .jpg file")
+    photo = load_image(args.input, max_megapixels=cfg.pipeline.max_input_megapixels)
+    with StudioPipeline(cfg.models_dir, cfg.pipeline) as pipe:
+        result = pipe.headshot(photo.bgr, style=args.style, fmt=args.fmt)
+    data = encode_jpeg(result.image, cfg.pipeline.jpeg_quality, source_type="edited",
+                       description=f"Studio headshot ({result.spec.name}, {result.style}) by Headshot Kiosk")
+    try:
+        out = write_atomic(args.output, data)
+    except OSError as err:
+        why = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
+        raise InputError(f"{args.output}: cannot write the headshot: {why}") from err
+    notes = photo.notes + result.notes
+    h, w = result.image.shape[:2]
+    if args.json:
+        print(json.dumps({"output": str(out), "width": w, "height": h, "format": result.spec.name,  # noqa: T201  # reason: CLI output
+                          "style": result.style, "notes": notes,
+                          "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()}}))
+    else:
+        print(f"wrote {out} ({w}×{h}, {result.spec.name}, {result.style})"  # noqa: T201  # reason: CLI output
+              + (f"; note: {'; '.join(notes)}" if notes else ""))
+    return 0
+

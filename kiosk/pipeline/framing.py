@@ -1,0 +1,112 @@
+"""Choosing the guest among detected faces and judging whether a face can make a headshot."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+
+from models.vision import Face
+
+
+class FaceProblem(str, Enum):
+    """Why a detected face cannot be used."""
+
+    NONE_FOUND = "no-face"
+    TOO_SMALL = "too-small"
+    CUT_OFF = "cut-off"
+    TURNED_AWAY = "turned-away"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The guest's face and what was noticed while choosing it."""
+
+    face: Face | None
+    problem: FaceProblem | None
+    message: str
+    notes: list[str] = field(default_factory=list)
+    yaw_deg: float = 0.0
+
+
+def choose_guest(faces: list[Face], width: int, height: int) -> tuple[Face | None, list[str]]:
+    """The largest, most central face; notes when several people are in the frame."""
+    if not faces:
+        return None, []
+    cx, cy = width / 2, height / 2
+    diag = math.hypot(width, height)
+
+    def rank(f: Face) -> float:
+        fx, fy = f.center
+        off_centre = math.hypot(fx - cx, fy - cy) / diag  # 0 at centre .. ~0.5 at a corner
+        return f.area * (1.0 - off_centre)
+
+    ordered = sorted(faces, key=rank, reverse=True)
+    notes = []
+    others = [f for f in ordered[1:] if f.area > 0.15 * ordered[0].area]
+    if others:
+        notes.append(
+            f"{len(others) + 1} people in the photo: using the largest, most central face"
+        )
+    return ordered[0], notes
+
+
+def yaw_estimate(face: Face) -> float:
+    """Rough head yaw from keypoints, degrees (0 = facing the camera, ±90 = profile)."""
+    ex, _ = face.eye_center
+    nx, _ = face.keypoints["nose"]
+    rx, _ = face.keypoints["right_ear"]
+    lx, _ = face.keypoints["left_ear"]
+    half_span = max(abs(lx - rx) / 2.0, 1e-3)
+    # The nose swings towards one ear as the head turns; sin(yaw) ≈ offset / head half-width.
+    offset = (nx - (rx + lx) / 2.0) / half_span
+    eye_offset = (nx - ex) / max(face.interocular, 1e-3)
+    s = max(-1.0, min(1.0, 0.5 * offset + 0.5 * eye_offset))
+    return math.degrees(math.asin(s))
+
+
+def assess(
+    faces: list[Face], width: int, height: int, min_face_px: float = 56.0, max_yaw_deg: float = 40.0
+) -> Assessment:
+    """Choose the guest and say whether their face can make a headshot, with a reason if not.
+
+    Args:
+        faces: detections in image pixels.
+        width: image width, px.
+        height: image height, px.
+        min_face_px: smallest usable face box height, px.
+        max_yaw_deg: largest usable head turn, degrees.
+    """
+    face, notes = choose_guest(faces, width, height)
+    if face is None:
+        return Assessment(None, FaceProblem.NONE_FOUND,
+                          "no face found: face the camera with your whole face visible", notes)
+    yaw = yaw_estimate(face)
+    # MediaPipe clamps boxes to the image, so a box that reaches an edge is a face that runs past it.
+    edge = 2.0
+    cut = []
+    if face.x <= edge:
+        cut.append("left")
+    if face.x + face.w >= width - edge:
+        cut.append("right")
+    if face.y <= edge:
+        cut.append("top")
+    if face.y + face.h >= height - edge:
+        cut.append("bottom")
+    eyes_inside = all(
+        0 <= x < width and 0 <= y < height
+        for x, y in (face.keypoints["right_eye"], face.keypoints["left_eye"])
+    )
+    if cut or not eyes_inside:
+        side = " and ".join(cut) or "frame"
+        return Assessment(face, FaceProblem.CUT_OFF,
+                          f"the face is cut off by the {side} edge of the photo: step into the middle", notes, yaw)
+    if face.h < min_face_px:
+        return Assessment(face, FaceProblem.TOO_SMALL,
+                          f"the face is too small ({face.h:.0f} px tall, needs {min_face_px:.0f}): "
+                          "come closer or use a larger photo", notes, yaw)
+    if abs(yaw) > max_yaw_deg:
+        return Assessment(face, FaceProblem.TURNED_AWAY,
+                          f"the face is turned away from the camera (about {abs(yaw):.0f}°): look at the lens",
+                          notes, yaw)
+    return Assessment(face, None, "ok", notes, yaw)

@@ -1,0 +1,234 @@
+"""The studio pipeline: photo in, composed headshot out (detect, frame, matte, light, retouch, backdrop)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from kiosk.config import PipelineConfig
+from kiosk.errors import InputError, NoUsableFace
+from kiosk.pipeline import background, compose, light, retouch
+from kiosk.pipeline.formats import FormatSpec, get_format
+from kiosk.pipeline.framing import Assessment, assess
+from kiosk.pipeline.matting import refine_matte
+from models.store import ModelStore
+from models.vision import Face, FaceDetector, SelfieSegmenter
+
+
+@dataclass
+class StudioResult:
+    """A composed headshot and what the pipeline noticed making it."""
+
+    image: np.ndarray  # BGR uint8 at the format's size
+    mask: np.ndarray  # float32 0..1 person matte, same size
+    face: Face  # the guest's face in output coordinates (first cell)
+    source_face: Face  # the guest's face in input coordinates
+    spec: FormatSpec
+    style: str
+    transform: np.ndarray  # 2×3 affine, input px -> first cell px
+    notes: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    light: light.LightCorrection | None = None
+
+    @property
+    def eye_line_y(self) -> float:
+        """Eye line of the first cell in output px."""
+        return self.face.eye_center[1]
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    def stage(self, name: str) -> _Stage:
+        return _Stage(self.ms, name)
+
+
+class _Stage:
+    def __init__(self, sink: dict[str, float], name: str) -> None:
+        self.sink, self.name = sink, name
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.sink[self.name] = self.sink.get(self.name, 0.0) + (time.perf_counter() - self.t0) * 1000.0
+
+
+class StudioPipeline:
+    """Loads the vision models once; turns photos into headshots. One instance per thread."""
+
+    def __init__(
+        self,
+        models_dir: Path,
+        config: PipelineConfig | None = None,
+        profile: Any = None,
+    ) -> None:
+        """Prepare the pipeline; models load on first use.
+
+        Args:
+            models_dir: folder of installed model files (see `kiosk models fetch`).
+            config: pipeline settings (defaults when None).
+            profile: a calibration profile with `apply(bgr) -> bgr`, applied to every photo first.
+        """
+        self.config = config or PipelineConfig()
+        self.store = ModelStore(models_dir)
+        self.profile = profile
+        self._lock = threading.Lock()
+        self._short: FaceDetector | None = None
+        self._full: FaceDetector | None = None
+        self._segmenter: SelfieSegmenter | None = None
+        self._custom: np.ndarray | None = None
+
+    # -- models ------------------------------------------------------------------------------------
+    def _detector(self, which: str) -> FaceDetector:
+        if which == "short":
+            if self._short is None:
+                self._short = FaceDetector(self.store.path("face_detector_short"), min_confidence=0.5, max_side=640)
+            return self._short
+        if self._full is None:
+            self._full = FaceDetector(self.store.path("face_detector_full"), min_confidence=0.5, max_side=1280)
+        return self._full
+
+    def segmenter(self) -> SelfieSegmenter:
+        """The selfie segmenter (loaded on first use)."""
+        if self._segmenter is None:
+            self._segmenter = SelfieSegmenter(self.store.path("selfie_segmenter"), max_side=512)
+        return self._segmenter
+
+    def close(self) -> None:
+        """Release the native model graphs."""
+        for task in (self._short, self._full, self._segmenter):
+            if task is not None:
+                task.close()
+        self._short = self._full = self._segmenter = None
+
+    def __enter__(self) -> StudioPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- stages ------------------------------------------------------------------------------------
+    def detect(self, bgr: np.ndarray) -> list[Face]:
+        """Faces in the photo: the short-range model first, the full-range one for small/distant faces."""
+        faces = self._detector("short").detect(bgr)
+        if not faces or max(f.h for f in faces) < 0.12 * min(bgr.shape[:2]):
+            faces = self._merge(faces, self._detector("full").detect(bgr))
+        return faces
+
+    @staticmethod
+    def _merge(a: list[Face], b: list[Face]) -> list[Face]:
+        out = list(a)
+        for f in b:
+            fx, fy = f.center
+            if all(abs(fx - g.center[0]) > g.w / 2 or abs(fy - g.center[1]) > g.h / 2 for g in out):
+                out.append(f)
+        return out
+
+    def analyse(self, bgr: np.ndarray) -> Assessment:
+        """Choose the guest's face; raise NoUsableFace with a clear reason when there is none to use."""
+        h, w = bgr.shape[:2]
+        result = assess(self.detect(bgr), w, h, min_face_px=self.config.min_face_px)
+        if result.problem is not None:
+            raise NoUsableFace(result.message, result.problem.value)
+        return result
+
+    def prepare(self, bgr: np.ndarray) -> np.ndarray:
+        """Apply the calibration profile (if any) to a capture."""
+        return self.profile.apply(bgr) if self.profile is not None else bgr
+
+    def headshot(
+        self,
+        bgr: np.ndarray,
+        style: str | None = None,
+        fmt: str | None = None,
+        analysis: Assessment | None = None,
+        progress: Callable[[str, float], None] | None = None,
+    ) -> StudioResult:
+        """Compose a headshot of the guest in `bgr` in the given style and format.
+
+        Args:
+            bgr: the photo, BGR uint8 (already calibrated if `analysis` is given).
+            style: backdrop style (default: config).
+            fmt: output format (default: config).
+            analysis: a previous `analyse()` of the same photo, to skip detection.
+            progress: called with (stage name, fraction 0..1) as the work advances.
+        """
+        style = style or self.config.default_style
+        if style not in background.STYLES:
+            raise InputError(f"unknown style '{style}' (choose one of: {', '.join(background.STYLES)})")
+        try:
+            spec = get_format(fmt or self.config.default_format)
+        except ValueError as err:
+            raise InputError(str(err)) from err
+        report = progress or (lambda _stage, _frac: None)
+        timer = _Timer()
+        with self._lock:
+            if analysis is None:
+                bgr = self.prepare(bgr)
+                with timer.stage("detect"):
+                    analysis = self.analyse(bgr)
+            assert analysis.face is not None  # analyse() raised otherwise
+            report("detect", 0.15)
+            notes = list(analysis.notes)
+            face = analysis.face
+            with timer.stage("compose"):
+                matrix = compose.headshot_transform(face, spec, (bgr.shape[1], bgr.shape[0]))
+                cell, valid = compose.warp_to_cell(bgr, matrix, spec.cell)
+                out_face = compose.transform_face(face, matrix)
+            scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
+            if scale > 2.0:
+                notes.append(f"low-resolution photo: enlarged {scale:.1f}×, expect a soft result")
+            if float((valid < 0.5).mean()) > 0.03:
+                notes.append("the photo ends inside the frame: the backdrop fills the gap")
+            report("compose", 0.3)
+            with timer.stage("matte"):
+                coarse = self.segmenter().segment(cell)
+                alpha = refine_matte(cell, coarse, valid)
+            report("matte", 0.55)
+            with timer.stage("light"):
+                corr = light.estimate(cell, out_face, valid)
+                cell = light.apply(cell, corr)
+            with timer.stage("retouch"):
+                cell = retouch.retouch(cell, out_face, self.config.retouch_strength)
+            report("retouch", 0.75)
+            with timer.stage("compose"):
+                backdrop = background.render_background(
+                    style, spec.cell, brand_bgr=background.hex_to_bgr(self.config.brand_color),
+                    custom=self._custom_background() if style == "custom" else None, photo=cell, alpha=alpha,
+                )
+                cell = background.composite(cell, alpha, backdrop)
+                image = compose.place_cells([cell] * spec.copies, spec)
+                mask = alpha
+                if spec.page is not None:
+                    mask = compose.place_cells([np.dstack([alpha] * 3)] * spec.copies, spec, (0, 0, 0))[..., 0]
+                    ox, oy = spec.cell_origins()[0]
+                    out_face = out_face.scaled(1.0, ox, oy)
+            report("done", 1.0)
+        return StudioResult(image, mask.astype(np.float32), out_face, face, spec, style, matrix,
+                            notes, timer.ms, corr)
+
+    def _custom_background(self) -> np.ndarray:
+        if self._custom is None:
+            path = self.config.custom_background
+            if path is None:
+                raise InputError("style 'custom' needs pipeline.custom_background set to an image file in kiosk.toml")
+            from kiosk.pipeline.imageio import load_image
+
+            self._custom = load_image(path).bgr
+        return self._custom
+
+
+def downscale_for_preview(bgr: np.ndarray, max_side: int = 480) -> np.ndarray:
+    """A small copy for thumbnails and review screens."""
+    h, w = bgr.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    return cv2.resize(bgr, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else bgr
