@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from calibration.config import CalibrationConfig
 from kiosk.camera.config import CameraConfig, OpenCVCameraConfig
 from kiosk.delivery.config import DeliveryConfig
 from kiosk.errors import ConfigError
@@ -73,6 +74,9 @@ class KioskConfig(Strict):
     )
     lights: LightsConfig = Field(
         default_factory=LightsConfig, description="Lights and lens cue through the firmware bridge."
+    )
+    calibration: CalibrationConfig = Field(
+        default_factory=CalibrationConfig, description="Camera colour, lens and light calibration; light targets."
     )
 
     @property
