@@ -1,0 +1,299 @@
+"""The QR download server over real HTTP on 127.0.0.1, including hostile requests."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from kiosk.delivery.config import DownloadConfig
+from kiosk.delivery.download import DownloadServer, qr_png, qr_terminal
+from kiosk.session.store import SessionStore, Step
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 2_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def jpeg(color: tuple[int, int, int], size: tuple[int, int] = (600, 800)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "JPEG")
+    return out.getvalue()
+
+
+def request(
+    port: int, method: str, path: str, headers: dict[str, str] | None = None, host: str = "127.0.0.1"
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def raw(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                c = s.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not c:
+                break
+            chunks.append(c)
+        return b"".join(chunks)
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    clock = Clock()
+    store = SessionStore(tmp_path, clock=clock)
+    cfg = DownloadConfig(
+        bind=["127.0.0.1"],
+        port=0,
+        max_downloads=3,
+        rate_per_minute=1000,
+        request_timeout_s=1.0,
+        link_minutes=30,
+    )
+    server = DownloadServer(store, cfg, clock=clock).start()
+    s = store.create()
+    store.advance(s.id, Step.PROCESSED)
+    variants = {"studio-grey.jpg": jpeg((120, 120, 120)), "white.jpg": jpeg((250, 250, 250))}
+    _link, url = server.publish(s.id, variants)
+    token = url.rsplit("/", 1)[1]
+    yield store, server, s, variants, token, clock
+    server.stop()
+    store.close()
+
+
+def test_page_and_files(env) -> None:
+    _store, server, _s, variants, token, _ = env
+    assert len(token) == 32  # 24 random bytes = 192 bits
+    status, headers, body = request(server.port, "GET", f"/d/{token}")
+    assert status == 200
+    assert headers["cache-control"].startswith("no-store")
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["server"] == "kiosk"
+    page = body.decode()
+    assert 'name="viewport"' in page
+    for name in variants:
+        assert f"/d/{token}/t/{name}" in page and f"/d/{token}/f/{name}" in page
+    status, headers, body = request(server.port, "GET", f"/d/{token}/f/white.jpg")
+    assert status == 200 and body == variants["white.jpg"]
+    assert headers["content-type"] == "image/jpeg"
+    assert headers["content-disposition"] == 'attachment; filename="white.jpg"'
+    status, _, thumb = request(server.port, "GET", f"/d/{token}/t/studio-grey.jpg")
+    assert status == 200 and max(Image.open(io.BytesIO(thumb)).size) == 360
+    # HEAD: headers only, not counted
+    for _ in range(5):
+        status, headers, body = request(server.port, "HEAD", f"/d/{token}/f/white.jpg")
+        assert status == 200 and body == b"" and int(headers["content-length"]) == len(variants["white.jpg"])
+
+
+def test_download_limit_then_copies_are_deleted(env) -> None:
+    store, server, s, _variants, token, _ = env
+    for _ in range(3):
+        assert request(server.port, "GET", f"/d/{token}/f/studio-grey.jpg")[0] == 200
+    status, _, _body = request(server.port, "GET", f"/d/{token}/f/white.jpg")
+    assert status == 404 or status == 410
+    assert store.files(s.id, "download") == []
+    assert not list((store.root / s.id).rglob("*.jpg"))
+
+
+def test_expiry(env) -> None:
+    store, server, s, _, token, clock = env
+    clock.t += 30 * 60 + 1
+    status, _, body = request(server.port, "GET", f"/d/{token}")
+    assert status == 410 and b"expired" in body
+    assert store.files(s.id, "download") == []
+    assert request(server.port, "GET", f"/d/{token}")[0] == 404
+
+
+def test_link_survives_restart_with_its_count(env, tmp_path: Path) -> None:
+    store, server, _s, _variants, token, clock = env
+    assert request(server.port, "GET", f"/d/{token}/f/white.jpg")[0] == 200
+    server.stop()
+    cfg = server.cfg
+    again = DownloadServer(store, cfg, clock=clock).start()
+    try:
+        assert request(again.port, "GET", f"/d/{token}/f/white.jpg")[0] == 200
+        assert request(again.port, "GET", f"/d/{token}/f/white.jpg")[0] == 200
+        assert request(again.port, "GET", f"/d/{token}/f/white.jpg")[0] in (404, 410)
+    finally:
+        again.stop()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/d/",
+        "/d",
+        "/favicon.ico",
+        "/sessions/",
+        "/journal.sqlite3",
+        "/d/{t}/f/..%2f..%2fjournal.sqlite3",
+        "/d/{t}/f/../../journal.sqlite3",
+        "/d/{t}/../../journal.sqlite3",
+        "/d/%2e%2e/%2e%2e/journal.sqlite3",
+        "/../../../etc/passwd",
+        "/d/{t}/f/link.json",
+        "/d/{t}/f/f-white.jpg",
+        "/d/{t}/x/white.jpg",
+        "/d/{t}/f/",
+        "/d/{t}?a=b",
+        "/d/{t}/f/white.jpg%00.png",
+        "//etc/passwd",
+        "/d/{t}/f/white.jpg/",
+        "/d/{t}\\..\\journal",
+        "http://evil/d/{t}",
+        "*",
+    ],
+)
+def test_hostile_paths_never_leak(env, path: str) -> None:
+    _store, server, _s, _, token, _ = env
+    reply = raw(server.port, f"GET {path.format(t=token)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    status = int(reply.split(b" ", 2)[1])
+    assert status in (400, 404), reply[:100]
+    assert b"SQLite" not in reply and b"root:" not in reply and b"token_sha256" not in reply
+
+
+def test_bad_tokens(env) -> None:
+    _, server, _, _, token, _ = env
+    other = ("A" if token[0] != "A" else "B") + token[1:]
+    for bad in [other, token[:-1], token + "x", "x" * 32, "-" * 32]:
+        assert request(server.port, "GET", f"/d/{bad}")[0] == 404
+
+
+def test_methods(env) -> None:
+    _, server, _, _, token, _ = env
+    for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
+        status, headers, _ = request(server.port, method, f"/d/{token}")
+        assert status == 405 and headers["allow"] == "GET, HEAD"
+    reply = raw(server.port, f"BREW /d/{token} HTTP/1.1\r\n\r\n".encode())
+    assert reply.startswith(b"HTTP/1.0 405")
+    assert raw(server.port, b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.0 400")
+
+
+def test_absurd_lengths(env) -> None:
+    _, server, _, _, token, _ = env
+    assert raw(server.port, b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.0 414")
+    big = b"X-Big: " + b"b" * 20_000 + b"\r\n"
+    assert raw(server.port, f"GET /d/{token} HTTP/1.1\r\n".encode() + big + b"\r\n").startswith(
+        b"HTTP/1.0 431"
+    )
+    many = b"".join(f"X-{i}: v\r\n".encode() for i in range(60))
+    assert raw(server.port, f"GET /d/{token} HTTP/1.1\r\n".encode() + many + b"\r\n").startswith(
+        b"HTTP/1.0 431"
+    )
+    # the server is still fine afterwards
+    assert request(server.port, "GET", f"/d/{token}")[0] == 200
+
+
+def test_slowloris_is_cut_within_the_timeout(env) -> None:
+    _, server, _, _, token, _ = env
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(f"GET /d/{token} HTTP/1.1\r\n".encode())
+        start = time.monotonic()
+        closed = False
+        while time.monotonic() - start < 8:
+            try:
+                s.sendall(b"X")  # one byte at a time, never finishing the header
+                s.settimeout(0.15)
+                if s.recv(1024) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        took = time.monotonic() - start
+    assert closed, "slow client was never cut"
+    assert took < 4.0, f"cut after {took:.1f} s with request_timeout_s=1"
+
+
+def test_connection_cap(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, max_connections=2, request_timeout_s=2.0)
+    with DownloadServer(store, cfg) as server:
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+        deadline = time.monotonic() + 5
+        refused = False
+        while time.monotonic() < deadline and not refused:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                refused = s.recv(100) == b""
+        assert refused, "a third concurrent connection was served"
+        for s in idle:
+            s.close()
+        deadline = time.monotonic() + 5
+        status = 0
+        while time.monotonic() < deadline and status != 404:
+            try:
+                status = request(server.port, "GET", "/")[0]
+            except (http.client.RemoteDisconnected, ConnectionError):
+                continue
+        assert status == 404
+
+
+def test_rate_limit(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, rate_per_minute=5)
+    with DownloadServer(store, cfg) as server:
+        codes = [request(server.port, "GET", "/")[0] for _ in range(7)]
+        assert codes[:5] == [404] * 5
+        status, headers, _ = request(server.port, "GET", "/")
+        assert status == 429 and int(headers["retry-after"]) >= 1
+
+
+def test_binds_only_configured_address(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    with DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0)) as server:
+        assert request(server.port, "GET", "/")[0] == 404
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.2", server.port), timeout=5)
+
+
+def test_bind_failure_is_a_clear_error(tmp_path: Path) -> None:
+    from kiosk.errors import InputError
+
+    store = SessionStore(tmp_path)
+    with pytest.raises(InputError, match="cannot listen"):
+        DownloadServer(store, DownloadConfig(bind=["192.0.2.1"], port=0)).start()
+
+
+def test_qr_codes_decode_to_the_url() -> None:
+    url = "http://192.168.4.1:8080/d/" + "Ab_-" * 8
+    png = qr_png(url)
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(img)
+    assert text == url
+    term = qr_terminal(url)
+    # render the terminal text back to pixels (█ light top+bottom, ▀ light top, ▄ light bottom) and decode
+    rows = term.split("\n")
+    px = np.zeros((len(rows) * 2, len(rows[0])), np.uint8)
+    for y, line in enumerate(rows):
+        for x, ch in enumerate(line):
+            px[2 * y, x] = 255 if ch in "█▀" else 0
+            px[2 * y + 1, x] = 255 if ch in "█▄" else 0
+    big = cv2.resize(px, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.cvtColor(big, cv2.COLOR_GRAY2BGR))
+    assert text == url
