@@ -1,4 +1,4 @@
-"""Noise sources for the diffusion pipeline: seeded (reproducible) or replayed (parity with a reference run)."""
+"""Noise sources for the diffusion pipeline: seeded (reproducible) or replayed (parity with a reference)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class SeededNoise:
 
 
 class ReplayNoise:
-    """Replays recorded noise arrays in order (e.g. the draws of a reference run); fails loudly on a mismatch."""
+    """Replays recorded noise arrays in order (a reference run's draws); fails loudly on a mismatch."""
 
     def __init__(self, arrays: Sequence[np.ndarray]) -> None:
         self._arrays = [np.asarray(a, dtype=np.float32) for a in arrays]
@@ -40,7 +40,9 @@ class ReplayNoise:
             raise ValueError(f"replay noise exhausted after {len(self._arrays)} draws")
         arr = self._arrays[self._next]
         if tuple(arr.shape) != tuple(shape):
-            raise ValueError(f"replay noise draw {self._next} has shape {arr.shape}, the pipeline asked for {shape}")
+            raise ValueError(
+                f"replay noise draw {self._next} has shape {arr.shape}, the pipeline asked for {shape}"
+            )
         self._next += 1
         return arr
 

@@ -41,6 +41,17 @@ def _rel_path(value: str) -> str:
     return value
 
 
+Component = Literal["unet", "vae_encoder", "vae_decoder"]
+
+
+def _default_components() -> dict[Component, str]:
+    return {
+        "unet": "unet/model.onnx",
+        "vae_encoder": "vae_encoder/model.onnx",
+        "vae_decoder": "vae_decoder/model.onnx",
+    }
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,7 +61,9 @@ class StylePreset(_Strict):
 
     prompt: str = Field(description="The prompt the embeddings were computed from (not used at run time).")
     embeddings: str = Field(description="Relative path of a (1, tokens, dim) float32 .npy file.")
-    negative_embeddings: str | None = Field(None, description="Embeddings of the negative prompt (for guidance).")
+    negative_embeddings: str | None = Field(
+        None, description="Embeddings of the negative prompt (for guidance)."
+    )
     guidance_scale: float | None = Field(None, ge=0.0, le=20.0, description="Overrides the pack default.")
     strength: float | None = Field(None, gt=0.0, le=1.0, description="Overrides the pack default, 0..1.")
     steps: int | None = Field(None, ge=1, le=100, description="Overrides the pack default.")
@@ -72,7 +85,9 @@ class SchedulerRef(_Strict):
     """Which numpy scheduler the pack uses and where its config lives."""
 
     name: Literal["euler", "euler_ancestral", "lcm"] = Field(description="Scheduler module.")
-    config: str = Field("scheduler/scheduler_config.json", description="Relative path of scheduler_config.json.")
+    config: str = Field(
+        "scheduler/scheduler_config.json", description="Relative path of scheduler_config.json."
+    )
 
 
 class Defaults(_Strict):
@@ -98,12 +113,8 @@ class Manifest(_Strict):
     text_embeddings: TextEmbeddings
     scheduler: SchedulerRef
     defaults: Defaults
-    components: dict[Literal["unet", "vae_encoder", "vae_decoder"], str] = Field(
-        default_factory=lambda: {
-            "unet": "unet/model.onnx",
-            "vae_encoder": "vae_encoder/model.onnx",
-            "vae_decoder": "vae_decoder/model.onnx",
-        },
+    components: dict[Component, str] = Field(
+        default_factory=_default_components,
         description="ONNX graph of each network.",
     )
     styles: dict[str, StylePreset] = Field(min_length=1, description="Style presets by name.")
@@ -152,7 +163,7 @@ class Pack:
         """Latent height/width in cells."""
         return self.manifest.resolution // self.manifest.vae_scale_factor
 
-    def component(self, name: Literal["unet", "vae_encoder", "vae_decoder"]) -> Path:
+    def component(self, name: Component) -> Path:
         """Path of a network's ONNX graph."""
         return self.root / self.manifest.components[name]
 
@@ -164,7 +175,9 @@ class Pack:
         """Load one style's embeddings and settings; PackError naming the choices when unknown."""
         m = self.manifest
         if name not in m.styles:
-            raise PackError(f"style '{name}' is not in this pack (choose one of: {', '.join(sorted(m.styles))})")
+            raise PackError(
+                f"style '{name}' is not in this pack (choose one of: {', '.join(sorted(m.styles))})"
+            )
         s = m.styles[name]
         emb = self._embedding(s.embeddings)
         neg = self._embedding(s.negative_embeddings) if s.negative_embeddings else None
@@ -188,7 +201,8 @@ class Pack:
             raise PackError(f"{self.root / rel}: cannot read embeddings: {err}") from err
         if arr.shape != (1, te.tokens, te.dim) or arr.dtype not in (np.float32, np.float16):
             raise PackError(
-                f"{self.root / rel}: embeddings must be float32 (1, {te.tokens}, {te.dim}), got {arr.dtype} {arr.shape}"
+                f"{self.root / rel}: embeddings must be float32 (1, {te.tokens}, {te.dim}), "
+                f"got {arr.dtype} {arr.shape}"
             )
         if not np.isfinite(arr).all():
             raise PackError(f"{self.root / rel}: embeddings contain NaN or Inf")
@@ -236,7 +250,9 @@ def load_pack(root: str | Path, *, verify: bool = True) -> Pack:
     """Validate a pack folder (layout, manifest, sha256 of every file when verify) and return it."""
     root = Path(root)
     if not root.is_dir():
-        raise PackError(f"{root}: not a folder (give the pack folder, e.g. the --to folder of `kiosk models pull`)")
+        raise PackError(
+            f"{root}: not a folder (give the pack folder, e.g. the --to folder of `kiosk models pull`)"
+        )
     m = read_manifest(root)
     needed = [*m.components.values(), m.scheduler.config]
     for s in m.styles.values():
@@ -245,13 +261,17 @@ def load_pack(root: str | Path, *, verify: bool = True) -> Pack:
         if rel not in m.files:
             raise PackError(f"{root}: '{rel}' is used but not listed in manifest files (no sha256 to check)")
     if m.resolution % m.vae_scale_factor:
-        raise PackError(f"{root}: resolution {m.resolution} is not a multiple of vae_scale_factor {m.vae_scale_factor}")
+        raise PackError(
+            f"{root}: resolution {m.resolution} is not a multiple of vae_scale_factor {m.vae_scale_factor}"
+        )
     for rel, digest in m.files.items():
         path = root / rel
         if not path.is_file():
             raise PackError(f"{root}: missing file '{rel}' (re-run `kiosk models pull`)")
         if verify and sha256_file(path) != digest:
-            raise PackError(f"{root}: '{rel}' does not match its sha256 (corrupt or modified; re-pull the pack)")
+            raise PackError(
+                f"{root}: '{rel}' does not match its sha256 (corrupt or modified; re-pull the pack)"
+            )
     try:
         sched_cfg = json.loads((root / m.scheduler.config).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -60,11 +60,18 @@ class Img2ImgPipeline:
             {"sample": self.latent_shape, "timestep": (1,), "encoder_hidden_states": (1, te.tokens, te.dim)},
         )
         self.encoder: GraphSession = runtime.load(pack.component("vae_encoder"), {"sample": (1, 3, r, r)})
-        self.decoder: GraphSession = runtime.load(pack.component("vae_decoder"), {"latent_sample": self.latent_shape})
-        for sess, names in ((self.unet, {"sample", "timestep", "encoder_hidden_states"}),
-                            (self.encoder, {"sample"}), (self.decoder, {"latent_sample"})):
+        self.decoder: GraphSession = runtime.load(
+            pack.component("vae_decoder"), {"latent_sample": self.latent_shape}
+        )
+        for sess, names in (
+            (self.unet, {"sample", "timestep", "encoder_hidden_states"}),
+            (self.encoder, {"sample"}),
+            (self.decoder, {"latent_sample"}),
+        ):
             if set(sess.inputs) != names:
-                raise ModelError(f"pack graph inputs {sorted(sess.inputs)} differ from the expected {sorted(names)}")
+                raise ModelError(
+                    f"pack graph inputs {sorted(sess.inputs)} differ from the expected {sorted(names)}"
+                )
 
     def __call__(
         self,
@@ -115,7 +122,9 @@ class Img2ImgPipeline:
         latents = self._latent_mode(next(iter(enc.values()))) * np.float32(scaling)
 
         t0 = time.monotonic()
-        latents = sched.add_noise(latents, noise.draw(self.latent_shape), float(timesteps[0])).astype(np.float32)
+        latents = sched.add_noise(latents, noise.draw(self.latent_shape), float(timesteps[0])).astype(
+            np.float32
+        )
         timings["scheduler"] += time.monotonic() - t0
 
         guided = style.guidance_scale > 1.0 and style.negative is not None
@@ -149,7 +158,9 @@ class Img2ImgPipeline:
         timings["pre_post"] += time.monotonic() - t0
         ms = {k: v * 1000.0 for k, v in timings.items()}
         ms["total"] = (time.monotonic() - t_all) * 1000.0
-        return Img2ImgResult(image=out, steps_run=total, timesteps=[float(t) for t in timesteps], timings_ms=ms)
+        return Img2ImgResult(
+            image=out, steps_run=total, timesteps=[float(t) for t in timesteps], timings_ms=ms
+        )
 
     def _unet(self, sample: np.ndarray, t: np.ndarray, emb: np.ndarray) -> np.ndarray:
         out = self.unet.run({"sample": sample, "timestep": t, "encoder_hidden_states": emb})

@@ -31,12 +31,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _default_providers() -> list[ProviderName]:
+    return ["tensorrt", "cuda", "cpu"]
+
+
 class OrtConfig(_Strict):
     """ONNX Runtime with execution providers tried in the order given."""
 
     kind: Literal["ort"] = Field("ort", description="Backend key.")
     providers: list[ProviderName] = Field(
-        default_factory=lambda: ["tensorrt", "cuda", "cpu"],
+        default_factory=_default_providers,
         min_length=1,
         description="Execution providers in priority order; unavailable ones are skipped.",
     )
@@ -44,8 +48,12 @@ class OrtConfig(_Strict):
     fp16: bool = Field(True, description="Let the TensorRT provider build fp16 engines.")
     cache_dir: Path | None = Field(None, description="Folder for TensorRT engine and timing caches.")
     workspace_mb: int = Field(4096, ge=64, le=65536, description="TensorRT builder workspace, MiB.")
-    intra_op_threads: int = Field(0, ge=0, le=256, description="CPU threads per graph (0: ONNX Runtime decides).")
-    warmup_runs: int = Field(1, ge=0, le=10, description="Runs with zeros at load time (allocations, kernels).")
+    intra_op_threads: int = Field(
+        0, ge=0, le=256, description="CPU threads per graph (0: ONNX Runtime decides)."
+    )
+    warmup_runs: int = Field(
+        1, ge=0, le=10, description="Runs with zeros at load time (allocations, kernels)."
+    )
 
 
 class TensorRTConfig(_Strict):
@@ -71,7 +79,7 @@ class TensorSpec:
     dtype: np.dtype
 
 
-_ONNX_TYPES = {
+_ONNX_TYPES: dict[str, np.dtype] = {
     "tensor(float)": np.dtype(np.float32),
     "tensor(float16)": np.dtype(np.float16),
     "tensor(double)": np.dtype(np.float64),
@@ -81,7 +89,7 @@ _ONNX_TYPES = {
 
 
 def numpy_dtype(onnx_type: str) -> np.dtype:
-    """numpy dtype of an ONNX Runtime type string such as 'tensor(float)'."""
+    """Numpy dtype of an ONNX Runtime type string such as 'tensor(float)'."""
     if onnx_type not in _ONNX_TYPES:
         raise ModelError(f"unsupported tensor type {onnx_type}")
     return _ONNX_TYPES[onnx_type]
@@ -102,7 +110,7 @@ class GraphSession(Protocol):
 def prepare_feeds(
     inputs: Mapping[str, TensorSpec], static: Mapping[str, tuple[int, ...]], feeds: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """Cast feeds to the graph's dtypes (contiguous) and check names and static shapes; ModelError if wrong."""
+    """Cast feeds to the graph's dtypes (contiguous) ; check names and static shapes (ModelError)."""
     missing = set(inputs) - set(feeds)
     extra = set(feeds) - set(inputs)
     if missing or extra:
@@ -111,12 +119,16 @@ def prepare_feeds(
     for name, arr in feeds.items():
         want = static.get(name)
         if want is not None and tuple(arr.shape) != tuple(want):
-            raise ModelError(f"input '{name}' has shape {tuple(arr.shape)}, the session was built for {tuple(want)}")
+            raise ModelError(
+                f"input '{name}' has shape {tuple(arr.shape)}, the session was built for {tuple(want)}"
+            )
         out[name] = np.ascontiguousarray(arr, dtype=inputs[name].dtype)
     return out
 
 
-def zero_feeds(inputs: Mapping[str, TensorSpec], static: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+def zero_feeds(
+    inputs: Mapping[str, TensorSpec], static: Mapping[str, tuple[int, ...]]
+) -> dict[str, np.ndarray]:
     """Zeros of every input at its static shape (for warm-up)."""
     feeds = {}
     for name, spec in inputs.items():

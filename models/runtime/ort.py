@@ -1,5 +1,8 @@
-"""ONNX Runtime backend: execution providers in priority order (TensorRT EP with engine and timing caches,
-CUDA EP, CPU EP), static shapes, IO binding when the graph runs on the GPU, warm-up at load time."""
+"""ONNX Runtime backend with execution providers in priority order.
+
+TensorRT EP (engine and timing caches), CUDA EP, CPU EP; static shapes, IO binding when the graph runs
+on the GPU, warm-up at load time.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +58,9 @@ def provider_options(
             )
         if static_shapes:
             profile = shape_string(static_shapes)
-            opts.update(trt_profile_min_shapes=profile, trt_profile_opt_shapes=profile, trt_profile_max_shapes=profile)
+            opts.update(
+                trt_profile_min_shapes=profile, trt_profile_opt_shapes=profile, trt_profile_max_shapes=profile
+            )
         return opts
     if key == "cuda":
         return {"device_id": config.device_id, "cudnn_conv_algo_search": "HEURISTIC"}
@@ -87,15 +92,16 @@ def resolve_providers(
     return chosen
 
 
-def free_dimension_overrides(
-    onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]]
-) -> dict[str, int]:
+def free_dimension_overrides(onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]]) -> dict[str, int]:
     """Map each named free dimension of the graph's inputs to the static size it gets (needs `onnx`)."""
     try:
         import onnx
     except ImportError:
         return {}
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception:  # noqa: BLE001  # reason: protobuf's DecodeError and friends; ONNX Runtime reports it next
+        return {}
     overrides: dict[str, int] = {}
     for inp in model.graph.input:
         want = static_shapes.get(inp.name)
@@ -177,7 +183,7 @@ class OrtRuntime(Runtime):
                 providers=[name for name, _ in providers],
                 provider_options=[opts for _, opts in providers],
             )
-        except Exception as err:  # noqa: BLE001  # reason: onnxruntime raises several unrelated types for bad graphs
+        except Exception as err:  # reason: onnxruntime raises several unrelated types for bad graphs
             raise ModelCorrupt(f"{onnx_path}: ONNX Runtime cannot load it: {err}") from err
         wrapped = OrtSession(session, static_shapes, self.config.device_id)
         wrapped.warm_up(self.config.warmup_runs)

@@ -28,7 +28,9 @@ def make_scheduler(name: str, config: Mapping[str, Any] | None = None) -> Schedu
     knows are carried over (as the reference library's from_config does).
     """
     if name not in SCHEDULERS:
-        raise SchedulerConfigError(f"unknown scheduler '{name}' (choose one of {', '.join(sorted(SCHEDULERS))})")
+        raise SchedulerConfigError(
+            f"unknown scheduler '{name}' (choose one of {', '.join(sorted(SCHEDULERS))})"
+        )
     cls = SCHEDULERS[name]
     cfg = dict(config or {})
     own = CLASS_NAMES.get(str(cfg.get("_class_name", "")))

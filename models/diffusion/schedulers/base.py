@@ -18,14 +18,18 @@ from models.errors import PackError
 
 # Keys that appear in published scheduler_config.json files but that the reference library's Euler,
 # Euler Ancestral and LCM schedulers ignore too (inherited from DDIM/PNDM configs).
-INERT_KEYS = frozenset({"skip_prk_steps", "set_alpha_to_one", "sample_max_value", "clip_sample_range", "clip_sample"})
+INERT_KEYS = frozenset(
+    {"skip_prk_steps", "set_alpha_to_one", "sample_max_value", "clip_sample_range", "clip_sample"}
+)
 
 
 class SchedulerConfigError(PackError):
     """A scheduler config names an unknown key or an unsupported value."""
 
 
-def make_betas(num_train_timesteps: int, beta_start: float, beta_end: float, beta_schedule: str) -> np.ndarray:
+def make_betas(
+    num_train_timesteps: int, beta_start: float, beta_end: float, beta_schedule: str
+) -> np.ndarray:
     """Training betas (float32) for 'linear', 'scaled_linear' or 'squaredcos_cap_v2'."""
     n = num_train_timesteps
     if beta_schedule == "linear":
@@ -89,7 +93,9 @@ class Scheduler(ABC):
             if not (key.startswith("_") or key in INERT_KEYS):
                 raise SchedulerConfigError(f"scheduler '{cls.name}': unknown config key '{key}'")
         if out.get("prediction_type") not in ("epsilon", "v_prediction", "sample"):
-            raise SchedulerConfigError(f"scheduler '{cls.name}': prediction_type {out.get('prediction_type')!r}")
+            raise SchedulerConfigError(
+                f"scheduler '{cls.name}': prediction_type {out.get('prediction_type')!r}"
+            )
         return out
 
     @abstractmethod
@@ -137,7 +143,9 @@ class Scheduler(ABC):
         return sample
 
     @abstractmethod
-    def step(self, model_output: np.ndarray, timestep: float, sample: np.ndarray, noise: NoiseSource) -> np.ndarray:
+    def step(
+        self, model_output: np.ndarray, timestep: float, sample: np.ndarray, noise: NoiseSource
+    ) -> np.ndarray:
         """One denoising step: the previous (less noisy) sample; advances the step index."""
 
     @abstractmethod

@@ -1,4 +1,4 @@
-"""Euler discrete scheduler (Karras et al. 2022, Algorithm 2 without churn); trailing spacing as SD-Turbo uses."""
+"""Euler discrete scheduler (Karras et al. 2022, Alg. 2, no churn); trailing spacing as SD-Turbo uses."""
 
 from __future__ import annotations
 
@@ -26,13 +26,15 @@ def spaced_timesteps(spacing: str, num_train: int, steps: int, steps_offset: int
     if spacing == "linspace":
         return np.linspace(0, num_train - 1, steps, dtype=np.float32)[::-1].copy()
     if spacing == "leading":
-        ratio = num_train // steps
-        ts = (np.arange(0, steps) * ratio).round()[::-1].copy().astype(np.float32)
+        int_ratio = num_train // steps
+        ts = (np.arange(0, steps) * int_ratio).round()[::-1].copy().astype(np.float32)
         return ts + steps_offset
     if spacing == "trailing":
         ratio = num_train / steps
         return np.arange(num_train, 0, -ratio).round().copy().astype(np.float32) - 1
-    raise SchedulerConfigError(f"timestep_spacing '{spacing}' is not supported (linspace, leading or trailing)")
+    raise SchedulerConfigError(
+        f"timestep_spacing '{spacing}' is not supported (linspace, leading or trailing)"
+    )
 
 
 def interpolated_sigmas(alphas_cumprod: np.ndarray, timesteps: np.ndarray) -> np.ndarray:
@@ -42,7 +44,9 @@ def interpolated_sigmas(alphas_cumprod: np.ndarray, timesteps: np.ndarray) -> np
     return np.concatenate([sigmas, [0.0]]).astype(np.float32)
 
 
-def predicted_original(prediction_type: str, model_output: np.ndarray, sample: np.ndarray, sigma: float) -> np.ndarray:
+def predicted_original(
+    prediction_type: str, model_output: np.ndarray, sample: np.ndarray, sigma: float
+) -> np.ndarray:
     """x0 predicted from the denoiser's output at noise level sigma."""
     if prediction_type == "epsilon":
         return sample - sigma * model_output
@@ -55,7 +59,11 @@ class EulerScheduler(Scheduler):
     """Deterministic Euler sampler over sigma = sqrt((1 - ᾱ) / ᾱ)."""
 
     name: ClassVar[str] = "euler"
-    defaults: ClassVar[dict[str, Any]] = {**_COMMON, "interpolation_type": "linear", "final_sigmas_type": "zero"}
+    defaults: ClassVar[dict[str, Any]] = {
+        **_COMMON,
+        "interpolation_type": "linear",
+        "final_sigmas_type": "zero",
+    }
     fixed: ClassVar[dict[str, Any]] = {
         "use_karras_sigmas": False,
         "use_exponential_sigmas": False,
@@ -91,7 +99,7 @@ class EulerScheduler(Scheduler):
 
     @property
     def init_noise_sigma(self) -> float:
-        """max sigma for linspace/trailing spacing, sqrt(max² + 1) otherwise (reference convention)."""
+        """Max sigma for linspace/trailing spacing, sqrt(max² + 1) otherwise (reference convention)."""
         top = float(self.sigmas.max())
         if self.config["timestep_spacing"] in ("linspace", "trailing"):
             return top
@@ -102,7 +110,9 @@ class EulerScheduler(Scheduler):
         sigma = self.sigmas[self.step_index]
         return (sample / ((sigma**2 + 1) ** 0.5)).astype(np.float32)
 
-    def step(self, model_output: np.ndarray, timestep: float, sample: np.ndarray, noise: NoiseSource) -> np.ndarray:
+    def step(
+        self, model_output: np.ndarray, timestep: float, sample: np.ndarray, noise: NoiseSource
+    ) -> np.ndarray:
         """x_{i+1} = x_i + (x_i - x0) / sigma_i * (sigma_{i+1} - sigma_i); draws no noise."""
         sample = sample.astype(np.float32)
         sigma = self.sigmas[self.step_index]
@@ -113,6 +123,6 @@ class EulerScheduler(Scheduler):
         return (sample + derivative * dt).astype(model_output.dtype)
 
     def add_noise(self, original: np.ndarray, noise: np.ndarray, timestep: float) -> np.ndarray:
-        """x = x0 + sigma * noise at the begin index."""
+        """X = x0 + sigma * noise at the begin index."""
         sigma = self.sigmas[self.step_index].astype(original.dtype)
         return original + noise * sigma

@@ -7,12 +7,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from models.diffusion.noise import NoiseSource
-from models.diffusion.schedulers.euler import _COMMON, interpolated_sigmas, predicted_original, spaced_timesteps
 from models.diffusion.schedulers.base import Scheduler
+from models.diffusion.schedulers.euler import (
+    _COMMON,
+    interpolated_sigmas,
+    predicted_original,
+    spaced_timesteps,
+)
 
 
 class EulerAncestralScheduler(Scheduler):
-    """Stochastic Euler sampler; draws one noise array per step (the last one included, like the reference)."""
+    """Stochastic Euler sampler; draws one noise array per step (the last one too, like the reference)."""
 
     name: ClassVar[str] = "euler_ancestral"
     defaults: ClassVar[dict[str, Any]] = dict(_COMMON)
@@ -34,7 +39,7 @@ class EulerAncestralScheduler(Scheduler):
 
     @property
     def init_noise_sigma(self) -> float:
-        """max sigma for linspace/trailing spacing, sqrt(max² + 1) otherwise."""
+        """Max sigma for linspace/trailing spacing, sqrt(max² + 1) otherwise."""
         top = float(self.sigmas.max())
         if self.config["timestep_spacing"] in ("linspace", "trailing"):
             return top
@@ -45,7 +50,9 @@ class EulerAncestralScheduler(Scheduler):
         sigma = self.sigmas[self.step_index]
         return (sample / ((sigma**2 + 1) ** 0.5)).astype(np.float32)
 
-    def step(self, model_output: np.ndarray, timestep: float, sample: np.ndarray, noise: NoiseSource) -> np.ndarray:
+    def step(
+        self, model_output: np.ndarray, timestep: float, sample: np.ndarray, noise: NoiseSource
+    ) -> np.ndarray:
         """Euler step to sigma_down, then add noise × sigma_up."""
         sample = sample.astype(np.float32)
         sigma_from = self.sigmas[self.step_index]
@@ -60,6 +67,6 @@ class EulerAncestralScheduler(Scheduler):
         return prev.astype(model_output.dtype)
 
     def add_noise(self, original: np.ndarray, noise: np.ndarray, timestep: float) -> np.ndarray:
-        """x = x0 + sigma * noise at the begin index."""
+        """X = x0 + sigma * noise at the begin index."""
         sigma = self.sigmas[self.step_index].astype(original.dtype)
         return original + noise * sigma

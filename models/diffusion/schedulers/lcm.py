@@ -1,4 +1,4 @@
-"""Latent Consistency Model scheduler (Luo et al. 2023): consistency steps with boundary-condition scalings."""
+"""Latent Consistency Model scheduler (Luo et al. 2023): consistency steps, boundary-condition scalings."""
 
 from __future__ import annotations
 
@@ -43,19 +43,23 @@ class LCMScheduler(Scheduler):
         self.timesteps = np.zeros(0, dtype=np.int64)
 
     def set_timesteps(self, num_inference_steps: int) -> None:
-        """Evenly spaced picks from the distillation schedule (strength 1, as the SD img2img pipeline calls it)."""
+        """Evenly spaced picks from the distillation schedule (strength 1, as SD img2img calls it)."""
         c = self.config
         original = int(c["original_inference_steps"])
         if original > c["num_train_timesteps"]:
-            raise SchedulerConfigError("scheduler 'lcm': original_inference_steps exceeds num_train_timesteps")
+            raise SchedulerConfigError(
+                "scheduler 'lcm': original_inference_steps exceeds num_train_timesteps"
+            )
         if num_inference_steps > original:
             raise ValueError(
-                f"steps ({num_inference_steps}) cannot exceed the pack's original_inference_steps ({original})"
+                f"steps ({num_inference_steps}) cannot exceed original_inference_steps ({original})"
             )
         k = c["num_train_timesteps"] // original
         origin = np.asarray(list(range(1, original + 1))) * k - 1
         origin = origin[::-1].copy()
-        indices = np.floor(np.linspace(0, len(origin), num=num_inference_steps, endpoint=False)).astype(np.int64)
+        indices = np.floor(np.linspace(0, len(origin), num=num_inference_steps, endpoint=False)).astype(
+            np.int64
+        )
         self.num_inference_steps = num_inference_steps
         self.timesteps = origin[indices].astype(np.int64)
         self.begin_index = self.step_index = 0
@@ -66,7 +70,9 @@ class LCMScheduler(Scheduler):
         c_out = scaled / (scaled**2 + _SIGMA_DATA**2) ** 0.5
         return c_skip, c_out
 
-    def step(self, model_output: np.ndarray, timestep: float, sample: np.ndarray, noise: NoiseSource) -> np.ndarray:
+    def step(
+        self, model_output: np.ndarray, timestep: float, sample: np.ndarray, noise: NoiseSource
+    ) -> np.ndarray:
         """Consistency step; re-noises to the next timestep except after the last one."""
         t = int(timestep)
         nxt = self.step_index + 1

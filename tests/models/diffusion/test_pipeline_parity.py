@@ -31,8 +31,13 @@ def test_matches_reference_pipeline(pipe: Img2ImgPipeline, case: dict) -> None:
     replay = ReplayNoise(noises)
     done: list[tuple[int, int]] = []
     result = pipe(
-        ref["image"], pipe.pack.style(case["style"]), steps=case["steps"], strength=case["strength"],
-        noise=replay, scheduler=pipe.pack.scheduler(case["scheduler"]), progress=lambda i, n: done.append((i, n)),
+        ref["image"],
+        pipe.pack.style(case["style"]),
+        steps=case["steps"],
+        strength=case["strength"],
+        noise=replay,
+        scheduler=pipe.pack.scheduler(case["scheduler"]),
+        progress=lambda i, n: done.append((i, n)),
     )
     assert replay.remaining == 0, "the pipeline drew fewer noise arrays than the reference pipeline"
     mae = float(np.abs(result.image - ref["output"]).mean())
@@ -56,8 +61,14 @@ def test_cancel_between_steps(pipe: Img2ImgPipeline) -> None:
     image = np.load(REF / "pipeline_euler_s2.npz")["image"]
     seen: list[int] = []
     with pytest.raises(GenerationCancelled, match="step 3 of 4"):
-        pipe(image, pipe.pack.style("studio"), steps=4, strength=1.0, progress=lambda i, n: seen.append(i),
-             cancel=lambda: len(seen) >= 2)
+        pipe(
+            image,
+            pipe.pack.style("studio"),
+            steps=4,
+            strength=1.0,
+            progress=lambda i, n: seen.append(i),
+            cancel=lambda: len(seen) >= 2,
+        )
     assert seen == [1, 2]
 
 

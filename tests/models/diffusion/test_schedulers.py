@@ -1,4 +1,4 @@
-"""The numpy schedulers against values computed by the reference library (scripts/make_reference_values.py)."""
+"""The numpy schedulers against reference-library values (scripts/make_reference_values.py)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ def test_schedule_and_steps_match_reference(case: dict[str, Any]) -> None:
     sample = np.asarray(case["noisy"], dtype=np.float32)
     for t, ref in zip(timesteps, case["steps_out"], strict=True):
         assert float(t) == ref["t"]
-        np.testing.assert_allclose(sched.scale_model_input(sample, float(t)), ref["scaled_input"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            sched.scale_model_input(sample, float(t)), ref["scaled_input"], rtol=1e-5, atol=1e-6
+        )
         replay = ReplayNoise([np.asarray(ref["step_noise"], dtype=np.float32)] if ref["step_noise"] else [])
         out = sched.step(np.asarray(ref["model_output"], dtype=np.float32), float(t), sample, replay)
         assert replay.remaining == 0, "the scheduler drew fewer noise arrays than the reference"
@@ -53,8 +55,15 @@ def test_every_scheduler_is_covered_by_reference_values() -> None:
 
 
 def test_trailing_euler_single_step_is_sd_turbo_schedule() -> None:
-    sched = make_scheduler("euler", {"timestep_spacing": "trailing", "beta_schedule": "scaled_linear",
-                                     "beta_start": 0.00085, "beta_end": 0.012})
+    sched = make_scheduler(
+        "euler",
+        {
+            "timestep_spacing": "trailing",
+            "beta_schedule": "scaled_linear",
+            "beta_start": 0.00085,
+            "beta_end": 0.012,
+        },
+    )
     timesteps, _ = sched.img2img_timesteps(2, 0.5)
     assert list(timesteps) == [499.0]
 
@@ -91,8 +100,13 @@ def test_unsupported_config_is_a_clear_error(name: str, config: dict[str, Any], 
 
 
 def test_cross_family_config_keeps_only_known_keys() -> None:
-    euler_cfg = {"_class_name": "EulerDiscreteScheduler", "timestep_spacing": "trailing",
-                 "use_karras_sigmas": False, "interpolation_type": "linear", "beta_schedule": "scaled_linear"}
+    euler_cfg = {
+        "_class_name": "EulerDiscreteScheduler",
+        "timestep_spacing": "trailing",
+        "use_karras_sigmas": False,
+        "interpolation_type": "linear",
+        "beta_schedule": "scaled_linear",
+    }
     lcm = make_scheduler("lcm", euler_cfg)
     assert lcm.config["beta_schedule"] == "scaled_linear"
     anc = make_scheduler("euler_ancestral", euler_cfg)
