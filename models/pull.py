@@ -54,7 +54,8 @@ def resolve_source(source: str, hf_endpoint: str = HF_ENDPOINT) -> str:
     m = _HF_REPO.match(source)
     if m is None or ".." in source:
         raise ModelFetchError(
-            f"'{source}' is neither an https URL nor a Hugging Face repo id like 'org/name' or 'org/name@revision'"
+            f"'{source}' is neither an https URL nor a Hugging Face repo id "
+            "like 'org/name' or 'org/name@revision'"
         )
     rev = urllib.parse.quote(m.group("rev") or "main", safe="")
     return f"{hf_endpoint.rstrip('/')}/{m.group('repo')}/resolve/{rev}/"
@@ -101,7 +102,6 @@ class _Downloader:
             resumed = resumed or have > 0
             try:
                 self._once(rel, part, have)
-                return resumed
             except (OSError, urllib.error.URLError) as err:
                 if isinstance(err, urllib.error.HTTPError) and err.code not in (408, 429, 500, 502, 503, 504):
                     raise ModelFetchError(f"{self.url(rel)}: HTTP {err.code} {err.reason}") from err
@@ -111,6 +111,8 @@ class _Downloader:
                     ) from err
                 log.info("download of %s interrupted (%s); resuming", rel, err)
                 time.sleep(min(0.2 * 2**attempt, 2.0))
+            else:
+                return resumed
         return resumed
 
     def _once(self, rel: str, part: Path, have: int) -> None:
@@ -118,7 +120,7 @@ class _Downloader:
         if have:
             req.add_header("Range", f"bytes={have}-")
         try:
-            resp = urllib.request.urlopen(req, timeout=self.timeout_s)  # noqa: S310  # reason: scheme checked in resolve_source
+            resp = urllib.request.urlopen(req, timeout=self.timeout_s)  # scheme checked in resolve_source
         except urllib.error.HTTPError as err:
             if err.code == 416 and have:  # our part is already as long as the file (or longer): start over
                 part.unlink()

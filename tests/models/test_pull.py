@@ -120,7 +120,7 @@ def test_failed_pull_leaves_no_pack_and_the_next_run_resumes(
     result = pull_pack(url, tmp_path / "tiny")
     assert "unet/model.onnx" in result.reused_files  # not downloaded again
     assert result.resumed_files == ["vae_decoder/model.onnx"]
-    assert [r for f, r in state.requests if f == "vae_decoder/model.onnx"][0].startswith("bytes=")
+    assert next(r for f, r in state.requests if f == "vae_decoder/model.onnx").startswith("bytes=")
 
 
 def test_server_ignoring_range_restarts_the_file(server: tuple[str, ServerState], tmp_path: Path) -> None:
