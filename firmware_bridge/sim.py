@@ -203,6 +203,22 @@ class SimDevice:
         with self._lock:
             self._drop_tx[msg_type] = self._drop_tx.get(msg_type, 0) + count
 
+    def clear_drops(self) -> None:
+        """Stop losing frames."""
+        with self._lock:
+            self._drop_rx.clear()
+            self._drop_tx.clear()
+
+    def inject_tx(self, data: bytes) -> None:
+        """Put raw bytes (noise) on the line towards the host."""
+        with self._lock:
+            self.hw.outbox.append(bytes(data))
+
+    def inject_rx(self, data: bytes) -> None:
+        """Feed raw bytes (noise) to the firmware as if they came from the host."""
+        with self._lock:
+            self.firmware.feed(data, self._clock())
+
     def snapshot(self) -> SimSnapshot:
         """The outputs and link state now."""
         with self._lock:
@@ -294,7 +310,8 @@ class SimDevice:
 
     def _transmit(self, frame: bytes) -> None:
         with self._lock:
-            if self._drop_tx and len(frame) > 4 and self._take(self._drop_tx, frame[4]):
+            is_frame = len(frame) > 4 and frame[:2] == b"\xa5\x5a"
+            if self._drop_tx and is_frame and self._take(self._drop_tx, frame[4]):
                 self.dropped_tx += 1
                 return
         self._tx_free_at = self._wire_wait(self._tx_free_at, len(frame))

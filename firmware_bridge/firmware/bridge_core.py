@@ -237,6 +237,8 @@ class Firmware:
             ch.fade_ms = 0
             ch.until = None
         self.camera_until = [None, None]
+        for output in (0, 1):
+            self.hw.set_camera(output, False)
         self.lens_pattern = P.LENS_PATTERN_OFF
         self.lens_until = None
         self._update_outputs(now_ms)
