@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.commands.demo",
     "kiosk.commands.models",
     "kiosk.commands.config",
+    "kiosk.commands.printing",
 )
 
 log = logging.getLogger("kiosk")
