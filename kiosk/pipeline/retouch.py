@@ -12,7 +12,7 @@ from models.vision import Face
 def retouch(bgr: np.ndarray, face: Face, strength: float = 0.5) -> np.ndarray:
     """Smooth the guest's skin by `strength` (0..1), sparing eyes, brows and mouth; returns a new image.
 
-    Texture is never removed entirely (at full strength 45% of the fine detail stays), and the mean
+    Texture is never removed entirely (at full strength 35% of the fine detail stays), and the mean
     skin colour is restored afterwards, so the retouch cannot shift the guest's skin tone.
     """
     out = bgr.copy()
@@ -23,7 +23,7 @@ def retouch(bgr: np.ndarray, face: Face, strength: float = 0.5) -> np.ndarray:
     patch = bgr[y0:y1, x0:x1]
     if patch.shape[0] < 8 or patch.shape[1] < 8:
         return out
-    mask = skin_mask(bgr, face, roi) * float(np.clip(strength, 0.0, 1.0))
+    mask = np.minimum(1.0, 1.25 * skin_mask(bgr, face, roi)) * float(np.clip(strength, 0.0, 1.0))
     # The smoothing runs at half resolution: pores and blemishes are a few pixels wide at any size
     # the kiosk delivers, and the detail layer below brings back what the half-size pass cannot see.
     ph, pw = patch.shape[:2]
@@ -33,7 +33,7 @@ def retouch(bgr: np.ndarray, face: Face, strength: float = 0.5) -> np.ndarray:
                                       sigmaSpace=sigma_space)
     smooth = cv2.resize(smooth_half, (pw, ph), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     src = patch.astype(np.float32)
-    keep_detail = 0.45
+    keep_detail = 0.35
     retouched = smooth + keep_detail * (src - smooth)
     m = mask[..., None]
     blended = src + m * (retouched - src)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from kiosk.config import PipelineConfig
 from kiosk.errors import InputError, NoUsableFace
 from kiosk.pipeline import background, compose, light, retouch
 from kiosk.pipeline.formats import FormatSpec, get_format
-from kiosk.pipeline.framing import Assessment, assess
+from kiosk.pipeline.framing import Assessment, assess, refine_eyes
 from kiosk.pipeline.matting import refine_matte
 from models.store import ModelStore
 from models.vision import Face, FaceDetector, SelfieSegmenter
@@ -139,7 +139,8 @@ class StudioPipeline:
         result = assess(self.detect(bgr), w, h, min_face_px=self.config.min_face_px)
         if result.problem is not None:
             raise NoUsableFace(result.message, result.problem.value)
-        return result
+        assert result.face is not None
+        return replace(result, face=refine_eyes(bgr, result.face))
 
     def prepare(self, bgr: np.ndarray) -> np.ndarray:
         """Apply the calibration profile (if any) to a capture."""
