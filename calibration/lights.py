@@ -14,12 +14,15 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from calibration.colorspace import linear_to_srgb, srgb_to_linear
 from calibration.errors import LightsError
+
+if TYPE_CHECKING:
+    from firmware_bridge.client import BridgeClient
 
 log = logging.getLogger(__name__)
 
@@ -40,36 +43,48 @@ class LightController(Protocol):
 
 
 class BridgeLights:
-    """A LightController over the firmware bridge client: one SET_LIGHT per changed channel.
+    """A LightController over the firmware bridge: `firmware_bridge.client.BridgeClient` underneath.
+
+    Levels go out as acknowledged SET_LIGHT commands with no fade; read_levels() asks the controller
+    for its STATUS, so what the loop sees is what the firmware drives, not what the host hoped for.
 
     Args:
-        client: a connected `firmware_bridge.client.BridgeClient` (typed loosely: this floor only needs
-            `set_light(channel, level, fade_ms=..., max_ms=...)` and `status()`).
+        client: a BridgeClient whose handshake is done (`wait_ready()`).
         channels: role name -> channel index.
         max_ms: how long the firmware keeps each level before returning it to safe, ms.
     """
 
-    def __init__(self, client: Any, channels: Mapping[str, int], max_ms: int = 600000) -> None:
+    def __init__(self, client: BridgeClient, channels: Mapping[str, int], max_ms: int = 600000) -> None:
         unknown = set(channels) - set(ROLES)
         if unknown:
             raise LightsError(f"unknown light role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")
         if len(set(channels.values())) != len(channels):
             raise LightsError(f"two light roles share a channel: {dict(channels)}; give each its own channel")
+        info = client.info
+        if info is not None:
+            missing = {r: c for r, c in channels.items() if c >= info.light_channels}
+            if missing:
+                raise LightsError(
+                    f"the controller has {info.light_channels} light channels but {missing} are configured: "
+                    "fix [calibration.channels]"
+                )
         self.client = client
         self.channels = dict(channels)
         self.max_ms = max_ms
 
     def set_levels(self, levels: Mapping[str, int]) -> None:
-        """Send each role's level to its channel, instantly (no fade), waiting for each ack."""
-        for role, level in levels.items():
+        """Send each role's level to its channel, instantly (no fade), waiting for every ack."""
+        for role in levels:
             if role not in self.channels:
                 raise LightsError(f"no channel configured for light role '{role}'")
-            self.client.set_light(self.channels[role], int(level), fade_ms=0, max_ms=self.max_ms)
+        self.client.set_lights(
+            {self.channels[role]: int(level) for role, level in levels.items()}, fade_ms=0, max_ms=self.max_ms
+        )
 
     def read_levels(self) -> dict[str, int]:
         """Channel levels from the controller's STATUS reply, by role."""
-        status = self.client.status()
-        return {role: int(getattr(status, f"level{ch}")) for role, ch in self.channels.items()}
+        levels = self.client.status().levels
+        return {role: int(levels[ch]) for role, ch in self.channels.items()}
 
 
 @dataclass(frozen=True)

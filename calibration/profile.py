@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -29,8 +30,11 @@ from pydantic import (
 )
 
 from calibration.colour import ColorFit, apply_fit
+from calibration.config import CalibrationConfig
 from calibration.errors import ProfileError
 from calibration.lens import undistort, undistort_maps
+
+log = logging.getLogger(__name__)
 
 PROFILE_VERSION = 1
 MAX_PROFILE_BYTES = 1 << 20
@@ -128,6 +132,7 @@ class Profile(BaseModel):
 
     _maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _skipped: set[tuple[int, int]] = PrivateAttr(default_factory=set)
 
     @field_validator("created_at", mode="after")
     @classmethod
@@ -146,7 +151,7 @@ class Profile(BaseModel):
         out = bgr
         if self.color is not None:
             out = apply_fit(out, self.color.fit())
-        if self.lens is not None:
+        if self.lens is not None and self._lens_fits(out.shape[1], out.shape[0]):
             size = (out.shape[1], out.shape[0])
             with self._lock:
                 maps = self._maps.get(size)
@@ -158,6 +163,17 @@ class Profile(BaseModel):
                     self._maps[size] = maps
             out = undistort(out, maps)
         return out if out is not bgr else bgr.copy()
+
+    def _lens_fits(self, w: int, h: int) -> bool:
+        """Whether the lens fit can serve w×h frames: the same aspect ratio (a scaled sensor mode)."""
+        assert self.lens is not None
+        cw, ch = self.lens.image_size
+        if abs(w / h - cw / ch) <= 0.01 * cw / ch:
+            return True
+        if (w, h) not in self._skipped:
+            self._skipped.add((w, h))
+            log.warning("lens profile is for %dx%d frames, not %dx%d: frames left as they are", cw, ch, w, h)
+        return False
 
     def warnings(
         self, camera_id: str | None = None, max_age_days: float = 30.0, now: datetime | None = None
@@ -274,3 +290,33 @@ def update_profile(
     updated = Profile.model_validate_json(json.dumps(updated.model_dump(mode="json")))
     save_profile(updated, p)
     return updated, notes
+
+
+def active_profile(
+    path: str | os.PathLike[str],
+    *,
+    enabled: bool = True,
+    max_age_days: float = 30.0,
+    camera_id: str | None = None,
+) -> tuple[Profile | None, list[str]]:
+    """The profile the pipeline should apply, plus operator warnings; (None, []) when there is none.
+
+    A missing file means "not calibrated" (no error); a file that exists but is invalid raises
+    ProfileError, because silently shooting uncalibrated would hide the problem.
+    """
+    if not enabled or not Path(path).exists():
+        return None, []
+    profile = load_profile(path)
+    return profile, profile.warnings(camera_id=camera_id, max_age_days=max_age_days)
+
+
+def profile_for_config(
+    config: CalibrationConfig, data_dir: Path, camera_id: str | None = None
+) -> tuple[Profile | None, list[str]]:
+    """The profile a kiosk config points to (None when disabled or absent) and its operator warnings."""
+    return active_profile(
+        config.profile_path(data_dir),
+        enabled=config.enabled,
+        max_age_days=config.max_age_days,
+        camera_id=camera_id,
+    )

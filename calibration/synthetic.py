@@ -132,6 +132,18 @@ def render_chart(scene: ChartScene) -> np.ndarray:
     return np.ascontiguousarray(rgb8[..., ::-1])
 
 
+def grid_corners(scene: ChartScene) -> np.ndarray:
+    """Frame px of the patch grid's outer corners (TL, TR, BR, BL), what the detector should find."""
+    px_per_mm = 4.0
+    card = (round(CARD_MM[0] * px_per_mm), round(CARD_MM[1] * px_per_mm))
+    centers = patch_centers_mm()
+    half = PATCH_MM / 2
+    x0, y0 = centers[0] - half
+    x1, y1 = centers[-1] + half
+    pts = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64) * px_per_mm
+    return cv2.perspectiveTransform(pts[None], _homography(scene, card))[0]
+
+
 def chart_corners(scene: ChartScene) -> np.ndarray:
     """Frame px of the card's four corners (top-left, top-right, bottom-right, bottom-left)."""
     px_per_mm = 4.0

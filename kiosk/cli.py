@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.commands.demo",
     "kiosk.commands.models",
     "kiosk.commands.config",
+    "kiosk.commands.calibrate",
     "kiosk.commands.printing",
 )
 
@@ -41,6 +42,10 @@ def _translate(err: BaseException) -> tuple[int, str]:
     from models.errors import ModelError
 
     if isinstance(err, ModelError):
+        return err.exit_code, str(err)
+    from calibration.errors import CalibrationError
+
+    if isinstance(err, CalibrationError):
         return err.exit_code, str(err)
     try:
         from firmware_bridge.errors import BridgeError

@@ -24,6 +24,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Render the headshot and write it atomically."""
+    from calibration.profile import profile_for_config
     from kiosk.config import load_config
     from kiosk.errors import InputError
     from kiosk.pipeline.imageio import encode_jpeg, load_image, write_atomic
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if not str(args.output).lower().endswith((".jpg", ".jpeg")):
         raise InputError(f"{args.output}: the output must be a .jpg file")
     photo = load_image(args.input, max_megapixels=cfg.pipeline.max_input_megapixels)
-    with StudioPipeline(cfg.models_dir, cfg.pipeline) as pipe:
+    profile, calibration_notes = profile_for_config(cfg.calibration, cfg.data_dir)
+    with StudioPipeline(cfg.models_dir, cfg.pipeline, profile=profile) as pipe:
         result = pipe.headshot(photo.bgr, style=args.style, fmt=args.fmt)
     data = encode_jpeg(result.image, cfg.pipeline.jpeg_quality, source_type="edited",
                        description=f"Studio headshot ({result.spec.name}, {result.style}) by Headshot Kiosk")
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         why = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
         raise InputError(f"{args.output}: cannot write the headshot: {why}") from err
-    notes = photo.notes + result.notes
+    notes = photo.notes + calibration_notes + result.notes
     h, w = result.image.shape[:2]
     if args.json:
         print(json.dumps({"output": str(out), "width": w, "height": h, "format": result.spec.name,  # noqa: T201  # reason: CLI output
