@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from bridge_testutil import wait_for
 
 from firmware_bridge import sim
 from firmware_bridge.client import (
