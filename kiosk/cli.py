@@ -17,12 +17,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.commands.demo",
     "kiosk.commands.models",
     "kiosk.commands.config",
-    "kiosk.commands.printing",
-    "kiosk.commands.inspect",
-    "kiosk.commands.share",
-    "kiosk.commands.wipe",
     "kiosk.commands.calibrate",
     "kiosk.commands.bridge",
+    "kiosk.commands.printing",
 )
 
 log = logging.getLogger("kiosk")
@@ -68,9 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from kiosk.privacy import install_redaction
-
-    install_redaction()  # no e-mail addresses, names or typed ids in any log line
     try:
         code = args.func(args)
     except KeyboardInterrupt:
