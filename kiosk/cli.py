@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.commands.calibrate",
     "kiosk.commands.bridge",
     "kiosk.commands.printing",
+    "kiosk.commands.share",
+    "kiosk.commands.wipe",
 )
 
 log = logging.getLogger("kiosk")
@@ -65,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from kiosk.privacy import install_redaction
+
+    install_redaction()  # no e-mail addresses, names or typed ids in any log line
     try:
         code = args.func(args)
     except KeyboardInterrupt:

@@ -115,6 +115,8 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            # deleted rows (a hand-off file name carries a typed id) are zeroed, not left in free pages
+            self._db.execute("PRAGMA secure_delete=ON")
             self._migrate()
         except sqlite3.Error as err:
             if _is_disk_full(err):
