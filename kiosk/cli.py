@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.commands.calibrate",
     "kiosk.commands.bridge",
     "kiosk.commands.printing",
+    "kiosk.commands.inspect",
     "kiosk.commands.share",
     "kiosk.commands.wipe",
 )
