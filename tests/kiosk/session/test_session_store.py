@@ -353,3 +353,20 @@ def test_kill_9_mid_write_recovers(tmp_path: Path) -> None:
     assert len(captured) >= len(sizes)
     # the kills must really have landed mid-write at least once, or this test proves nothing
     assert any(not r.clean for r in RECOVERIES), "no kill interrupted a write; tune the delays"
+
+
+def test_sweeper_thread_applies_the_policy(tmp_path: Path) -> None:
+    from kiosk.session.store import Sweeper
+
+    clock = Clock()
+    store = SessionStore(tmp_path, RetentionConfig(abandoned_minutes=1, sweep_interval_s=1), clock=clock)
+    store.write_file(store.create().id, "thumb", "t.jpg", b"x")
+    clock.t += 61
+    sweeper = Sweeper(store).start()
+    try:
+        deadline = time.monotonic() + 10
+        while store.sessions() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        sweeper.stop()
+    assert store.sessions() == [] and guest_files(tmp_path) == []
