@@ -29,6 +29,7 @@ All methods are thread-safe; readers (the download server) never block writers.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import logging
 import os
@@ -56,6 +57,7 @@ from kiosk.session.retention import KINDS, SESSION_KINDS, RetentionConfig
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "journal.sqlite3"
+LOCK_NAME = "store.lock"
 SESSIONS_DIR = "sessions"
 TMP_PREFIX = ".tmp-"
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -219,11 +221,28 @@ class SessionStore:
                 f"cannot create the data folder {self.root}: {err.strerror} (check data_dir)"
             ) from err
         self.journal = Journal(self.data_dir / JOURNAL_NAME)
-        self.last_recovery = self.recover() if recover else RecoveryReport()
+        # Recovery deletes temp files and unconfirmed writes, which would break a writer in another live
+        # process (`kiosk share` beside `kiosk run`): only the sole user of the store recovers. Every store
+        # holds a shared lock on LOCK_NAME for its lifetime; recovery needs it exclusively for a moment.
+        self._lock_fd = os.open(self.data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        sole = True
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            sole = False
+        self.last_recovery = RecoveryReport()
+        if recover and sole:
+            self.last_recovery = self.recover()
+        elif recover:
+            log.info("store in use by another process: crash recovery left to the first one")
+        fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
 
     def close(self) -> None:
-        """Close the journal."""
+        """Close the journal and release the store lock."""
         self.journal.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     def __enter__(self) -> SessionStore:
         return self

@@ -370,3 +370,33 @@ def test_sweeper_thread_applies_the_policy(tmp_path: Path) -> None:
     finally:
         sweeper.stop()
     assert store.sessions() == [] and guest_files(tmp_path) == []
+
+
+def test_recovery_waits_for_the_sole_user(tmp_path: Path) -> None:
+    """A second process opening the store (kiosk share beside kiosk run) must not reap a live write."""
+    from kiosk.session.journal import FileRecord
+
+    live = SessionStore(tmp_path)
+    s = live.create()
+    live.journal.file_intent(FileRecord(s.id, "capture", "a.jpg", 4, "0" * 64, "writing", 0.0, None))
+    folder = tmp_path / "sessions" / s.id / "capture"
+    folder.mkdir(parents=True)
+    tmp = folder / f"{TMP_PREFIX}a.jpg-0000"
+    tmp.write_bytes(b"half")
+    code = (
+        "import sys; from kiosk.session.store import SessionStore; "
+        "s = SessionStore(sys.argv[1]); print(s.last_recovery.clean); s.close()"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
+    assert out.stdout.strip() == "True"
+    assert tmp.exists()  # the live writer's temp file is untouched
+    live.close()
+    after = SessionStore(tmp_path)
+    assert after.last_recovery.temp_files_removed == 1 and after.last_recovery.writes_dropped == 1
+    assert not tmp.exists()
