@@ -1,0 +1,1 @@
+"""Generative headshots: the generation worker process, its supervisor, and the in-process generator."""

@@ -1,0 +1,43 @@
+"""Fake generation workers for the supervisor tests: same pipe protocol as kiosk.generation.worker.serve.
+
+They stand in for failures that a real worker cannot be made to show on purpose (a hang, a crash).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+READY = ("ready", {"model_id": "fake", "runtime": {}})
+
+
+def crash_on_job(conn: Any, pack_dir: str, runtime: dict, cancel: Any) -> None:
+    conn.send(READY)
+    conn.recv()
+    os._exit(3)
+
+
+def hang_on_job(conn: Any, pack_dir: str, runtime: dict, cancel: Any) -> None:
+    conn.send(READY)
+    conn.recv()
+    while True:  # never answers, never reports progress
+        time.sleep(60)
+
+
+def slow_but_alive(conn: Any, pack_dir: str, runtime: dict, cancel: Any) -> None:
+    """Reports progress every 0.25 s for 2.5 s: longer than the hang timeout, but never silent that long."""
+    conn.send(READY)
+    while True:
+        msg = conn.recv()
+        if msg[0] == "stop":
+            return
+        _, job_id, payload = msg
+        for i in range(10):
+            time.sleep(0.25)
+            conn.send(("progress", job_id, i + 1, 10))
+        conn.send(("result", job_id, payload["image"], {"unet": 1.0}, 10))
+
+
+def fail_at_start(conn: Any, pack_dir: str, runtime: dict, cancel: Any) -> None:
+    conn.send(("fatal", "RuntimeUnavailable: no such device"))
