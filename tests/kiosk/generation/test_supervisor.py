@@ -1,4 +1,4 @@
-"""The supervised generation worker: real worker on the tiny pack; fakes for hangs, crashes and crash loops."""
+"""The supervised generation worker: the real worker on the tiny pack; fakes for hangs and crashes."""
 
 from __future__ import annotations
 
@@ -106,13 +106,12 @@ def test_progress_keeps_a_slow_job_alive() -> None:
 
 
 def test_job_timeout() -> None:
-    with SupervisedGenerator(
-        PACK,
-        _cfg(hang_timeout_s=5.0, job_timeout_s=1.0),  # job takes 2.5 s
-        target=fake_workers.slow_but_alive,
-    ) as gen:
-        with pytest.raises(GenerationFailed, match="longer than 1 s"):
-            gen.generate(_image(), "studio", seed=1)
+    cfg = _cfg(hang_timeout_s=5.0, job_timeout_s=1.0)  # the fake job takes 2.5 s
+    with (
+        SupervisedGenerator(PACK, cfg, target=fake_workers.slow_but_alive) as gen,
+        pytest.raises(GenerationFailed, match="longer than 1 s"),
+    ):
+        gen.generate(_image(), "studio", seed=1)
 
 
 def test_start_failure_disables_with_the_reason() -> None:
