@@ -355,7 +355,7 @@ def studio_scene(
     albedo[body] = (0.06, 0.05, 0.05)  # dark jacket
     albedo[face] = (0.28, 0.36, 0.52)  # light-medium skin, BGR linear reflectance
     # Key from the image's left: a soft terminator across the face around its centre line.
-    key_weight = 1.0 / (1.0 + np.exp((xx - cx) / (rx * 0.25)))
+    key_weight = 1.0 / (1.0 + np.exp((xx - cx) / (rx * 0.15)))
     regions = {
         "face": (int(cx - rx * 0.8), int(cy - ry * 0.5), int(rx * 1.6), int(ry * 1.0)),
         "backdrop": (int(w * 0.04), int(h * 0.05), int(w * 0.18), int(h * 0.4)),
