@@ -652,3 +652,63 @@ class PrintService:
     def _report(self, status: PrinterStatus) -> None:
         if self.on_status is not None:
             self.on_status(status)
+
+
+class PrinterMonitor:
+    """Polls one printer in a thread and reports each change of state (operator screen, session).
+
+    CUPS being unreachable is reported as OFFLINE with the reason in the message, so the attendant sees it.
+    """
+
+    def __init__(
+        self,
+        service: PrintService,
+        callback: StatusCallback,
+        interval_s: float = 2.0,
+        printer: str | None = None,
+    ) -> None:
+        self.service = service
+        self.callback = callback
+        self.interval_s = interval_s
+        self.printer = printer
+        self.latest: PrinterStatus | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll(self) -> PrinterStatus:
+        """Read the state once; report it if it changed; return it."""
+        try:
+            status = self.service.status(self.printer)
+        except (NoPrinter, PrintError) as err:
+            status = PrinterStatus(
+                self.printer or self.service.config.printer or "printer",
+                PrinterState.OFFLINE,
+                message=str(err),
+            )
+        if status != self.latest:
+            self.latest = status
+            self.callback(status)
+        return status
+
+    def start(self) -> PrinterMonitor:
+        """Start polling in a daemon thread (the first poll happens at once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="printer-monitor", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop polling and wait for the thread, s."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.poll()
+            except Exception:  # a supervised loop: one bad poll must not end the monitoring
+                log.exception("printer monitor poll failed")
+            if self._stop.wait(self.interval_s):
+                return

@@ -29,6 +29,7 @@ from kiosk.delivery.printing import (  # reason: as above
     CopyLimitReached,
     JobState,
     NoPrinter,
+    PrinterMonitor,
     PrinterNotReady,
     PrinterState,
     PrinterStatus,
@@ -56,6 +57,7 @@ def cups_server() -> Iterator[CupsServer]:
     try:
         server.add_pdf_queue("pdf")
         server.add_pdf_queue("spare")
+        server.add_pdf_queue("watch")
         for name, (reason, _) in FAULTS.items():
             server.add_fault_queue(name, reason)
         yield server
@@ -231,6 +233,40 @@ def test_printer_faults_reach_the_session(cups_server: CupsServer, tmp_path: Pat
             svc.submit(quadrant_headshot(), get_layout("4x6"))
     finally:
         svc.cancel(job)
+
+
+def test_monitor_reports_each_change_of_state(cups_server: CupsServer, tmp_path: Path) -> None:
+    queue = f"{cups_server.tag}watch"
+    seen: list[PrinterStatus] = []
+    monitor = PrinterMonitor(
+        service(cups_server, tmp_path), seen.append, interval_s=0.05, printer=queue
+    ).start()
+
+    def wait_for(state: PrinterState) -> None:
+        deadline = time.monotonic() + 10
+        while not (seen and seen[-1].state is state) and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling the callback log with a deadline
+        assert seen and seen[-1].state is state, [s.state for s in seen]
+
+    try:
+        wait_for(PrinterState.READY)
+        cups_server.lp("cupsdisable", queue)
+        wait_for(PrinterState.PAUSED)
+        cups_server.lp("cupsenable", queue)
+        wait_for(PrinterState.READY)
+    finally:
+        monitor.stop()
+        cups_server.lp("cupsenable", queue)
+    # One report per change, not one per poll.
+    assert [s.state for s in seen] == [PrinterState.READY, PrinterState.PAUSED, PrinterState.READY]
+
+
+def test_monitor_reports_unreachable_cups_as_offline(tmp_path: Path) -> None:
+    seen: list[PrinterStatus] = []
+    svc = PrintService(PrintingConfig(server=str(tmp_path / "no.sock"), printer="dnp"), tmp_path)
+    status = PrinterMonitor(svc, seen.append).poll()
+    assert status.state is PrinterState.OFFLINE and "cannot reach CUPS" in status.message
+    assert seen == [status] and status.name == "dnp"
 
 
 def test_unreachable_cups_is_no_printer(tmp_path: Path) -> None:
