@@ -13,6 +13,7 @@ from calibration.config import CalibrationConfig
 from kiosk.camera.config import CameraConfig, OpenCVCameraConfig
 from kiosk.delivery.config import DeliveryConfig
 from kiosk.errors import ConfigError
+from kiosk.generation.config import GenerationConfig
 from kiosk.session.retention import RetentionConfig
 from kiosk.ui.config import LightsConfig, UIConfig
 
@@ -77,6 +78,9 @@ class KioskConfig(Strict):
     )
     calibration: CalibrationConfig = Field(
         default_factory=CalibrationConfig, description="Camera colour, lens and light calibration; light targets."
+    )
+    generation: GenerationConfig = Field(
+        default_factory=GenerationConfig, description="Generative headshots: model pack, runtime, worker watchdog."
     )
 
     @property

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from kiosk.config import Strict
 from models.runtime.base import OrtConfig, RuntimeConfig
 
 
-class GenerationConfig(Strict):
+class _Strict(BaseModel):
+    # Same rules as kiosk.config.Strict; redeclared here because kiosk.config imports this module.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerationConfig(_Strict):
     """Generative headshots: model pack, runtime, defaults and the worker's watchdog."""
 
     enabled: bool = Field(True, description="Offer generative headshots when a model pack is installed.")
