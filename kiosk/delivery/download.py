@@ -47,12 +47,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from kiosk.delivery.config import DownloadConfig
 from kiosk.errors import InputError
 from kiosk.session.journal import SessionNotFound
-from kiosk.session.store import FILE_NAME_RE, SessionStore
+from kiosk.session.store import FILE_NAME_RE, SessionStore, Step
 
 log = logging.getLogger(__name__)
 
@@ -496,6 +497,57 @@ class DownloadServer:
         link.url = url
         log.info("download link published for session %s (%d variants)", session_id, len(variants))
         return link, url
+
+    # the kiosk app's `Downloads` port (kiosk.ui.delivery_port) -----------------------------------------
+    def offer(self, session_id: str, files: Mapping[str, Path]) -> str | None:
+        """Publish a session's result files (label → path); return the URL for the QR code.
+
+        A session the store does not know yet (the app named it) is adopted and marked delivered, so only
+        the download copies remain, until the link expires or is used up.
+        """
+        variants: dict[str, bytes] = {}
+        for label, path in files.items():
+            suffix = Path(path).suffix.lower()
+            if suffix not in _TYPES:
+                continue
+            stem = re.sub(r"[^A-Za-z0-9_-]+", "-", str(label))[:60].strip("-_") or "headshot"
+            try:
+                variants[f"{stem}{suffix}"] = Path(path).read_bytes()
+            except OSError as err:
+                log.warning("cannot offer a result file of session %s: %s", session_id, err.strerror)
+        if not variants:
+            return None
+        adopted = False
+        try:
+            self.store.get(session_id)
+        except SessionNotFound:
+            self.store.create(session_id=session_id)
+            adopted = True
+        _, url = self.publish(session_id, variants)
+        if adopted:
+            self.store.advance(session_id, Step.DELIVERED)
+        return url
+
+    def withdraw(self, session_id: str) -> None:
+        """Stop offering a session's files now: its links die and its download copies are deleted."""
+        with self._lock:
+            dead = [k for k, link in self._links.items() if link.session_id == session_id]
+            links = [self._links.pop(k) for k in dead]
+        for link in links:
+            self._expire(link)
+        try:
+            for f in self.store.files(session_id, "download"):
+                self.store.remove_file(session_id, "download", f.name)
+        except SessionNotFound:
+            return
+
+    def status(self) -> str:
+        """One line for the operator."""
+        if not self._servers:
+            return "phone download off (server not running)"
+        with self._lock:
+            live = sum(1 for link in self._links.values() if link.expires_at > self.clock())
+        return f"phone download on {self.base_url} ({live} live links)"
 
     def _load_links(self) -> None:
         for f in self.store.files_of_kind("download"):

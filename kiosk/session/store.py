@@ -282,12 +282,26 @@ class SessionStore:
         return self.root / session_id
 
     # sessions -----------------------------------------------------------------------------------------
-    def create(self, meta: Mapping[str, Any] | None = None) -> SessionRecord:
-        """Start a session with an unguessable id (128 random bits); journaled before it returns."""
-        while True:
-            sid = secrets.token_urlsafe(16)
-            if sid[0] != "-" and self.journal.get(sid) is None:
-                break
+    def create(
+        self, meta: Mapping[str, Any] | None = None, *, session_id: str | None = None
+    ) -> SessionRecord:
+        """Start a session with an unguessable id (128 random bits); journaled before it returns.
+
+        Args:
+            meta: small JSON values (no personal data).
+            session_id: adopt this id instead (a caller that already named the session with ≥ 128 random
+                bits, e.g. a uuid4 hex); it must be well-formed and never used before.
+        """
+        if session_id is not None:
+            self._check_id(session_id)
+            if self.journal.get(session_id) is not None:
+                raise InputError(f"session id {session_id} is already in use")
+            sid = session_id
+        else:
+            while True:
+                sid = secrets.token_urlsafe(16)
+                if sid[0] != "-" and self.journal.get(sid) is None:
+                    break
         self.journal.create_session(sid, self.clock(), meta)
         rec = self.journal.get(sid)
         assert rec is not None  # reason: inserted just above

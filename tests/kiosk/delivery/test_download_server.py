@@ -297,3 +297,33 @@ def test_qr_codes_decode_to_the_url() -> None:
     big = cv2.resize(px, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
     text, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.cvtColor(big, cv2.COLOR_GRAY2BGR))
     assert text == url
+
+
+def test_the_kiosk_app_port_offer_withdraw_status(tmp_path: Path) -> None:
+    import uuid
+
+    store = SessionStore(tmp_path / "data")
+    server = DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0))
+    assert "off" in server.status()
+    server.start()
+    try:
+        sid = uuid.uuid4().hex  # the app names its sessions itself
+        results = {"studio grey": tmp_path / "a.jpg", "white": tmp_path / "b.jpg", "mask": tmp_path / "m.npy"}
+        results["studio grey"].write_bytes(jpeg((100, 100, 100)))
+        results["white"].write_bytes(jpeg((240, 240, 240)))
+        results["mask"].write_bytes(b"not offered")
+        url = server.offer(sid, results)
+        assert url is not None and url.startswith(server.base_url + "/d/")
+        token = url.rsplit("/", 1)[1]
+        status, _, page = request(server.port, "GET", f"/d/{token}")
+        assert status == 200 and b"studio-grey.jpg" in page and b"white.jpg" in page and b"mask" not in page
+        assert request(server.port, "GET", f"/d/{token}/f/white.jpg")[2] == results["white"].read_bytes()
+        assert store.get(sid).step is Step.DELIVERED
+        assert "1 live links" in server.status()
+        server.withdraw(sid)
+        assert request(server.port, "GET", f"/d/{token}")[0] == 404
+        assert store.sessions() == []
+        assert not [p for p in (tmp_path / "data" / "sessions").rglob("*") if p.is_file()]
+        assert server.offer(uuid.uuid4().hex, {"x": tmp_path / "m.npy"}) is None
+    finally:
+        server.stop()
