@@ -25,8 +25,9 @@ Behaviour the callers can rely on:
   CommandRejected (the board refused it), LinkDown / CommandTimeout / DeviceRestarted / QueueFull
   (transient: ``err.transient`` is True), ProtocolMismatch (permanent: reflash the firmware).
 - ``state`` is a LinkState: CONNECTING, READY, DEGRADED, LOST (reconnecting with backoff), CLOSED.
-  ``on_state(cb)`` and ``on_event(cb)`` register callbacks, called from the link threads (marshal
-  them onto your UI clock); each returns a function that unregisters it. Events: ButtonPressed,
+  ``on_state(cb)`` and ``on_event(cb)`` register callbacks, called in order on the client's own
+  event thread (so they may call the client's blocking methods; marshal them onto your UI clock);
+  each returns a function that unregisters it. Events: ButtonPressed,
   SafeStateEntered, FaultRaised, EventsLost, DeviceRebooted. A button pressed while the link is down
   is kept by the firmware and delivered after the reconnect (``age_ms`` says how old it is), or
   reported as EventsLost if its queue overflowed; duplicates are suppressed.
@@ -37,6 +38,7 @@ Behaviour the callers can rely on:
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -162,12 +164,17 @@ class BridgeClient:
         self._cb_lock = threading.Lock()
         self._info: DeviceInfo | None = None
         self._ready = threading.Condition()
+        self._calls: queue.SimpleQueue[tuple[str, object] | None] = queue.SimpleQueue()
+        self._dispatcher: threading.Thread | None = None
         self._link = Link(url, config, on_event=self._on_link_event, on_state=self._on_link_state,
                           on_hello=self._on_hello)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> BridgeClient:
         """Start connecting in the background (returns at once); see wait_ready()."""
+        if self._dispatcher is None:
+            self._dispatcher = threading.Thread(target=self._dispatch_loop, name="bridge-events", daemon=True)
+            self._dispatcher.start()
         self._link.start()
         return self
 
@@ -193,6 +200,10 @@ class BridgeClient:
     def close(self) -> None:
         """Stop the link (the firmware goes safe on its own when the heartbeat stops)."""
         self._link.close()
+        self._calls.put(None)
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher is not threading.current_thread():
+            dispatcher.join(timeout=5.0)
 
     def __enter__(self) -> BridgeClient:
         return self.start()
@@ -240,35 +251,41 @@ class BridgeClient:
                 callbacks.remove(callback)
 
     def _emit(self, event: BridgeEvent) -> None:
-        with self._cb_lock:
-            callbacks = list(self._event_cbs)
-        for callback in callbacks:
-            try:
-                callback(event)
-            except Exception:  # reason: one failing listener must not starve the others or the link
-                log.exception("bridge event listener failed")
+        self._calls.put(("event", event))
+
+    def _dispatch_loop(self) -> None:
+        """Call listeners on a thread of their own, so that they may call this client's blocking methods."""
+        while True:
+            item = self._calls.get()
+            if item is None:
+                return
+            kind, value = item
+            with self._cb_lock:
+                callbacks: list[Callable[[Any], None]] = list(
+                    self._event_cbs if kind == "event" else self._state_cbs)
+            for callback in callbacks:
+                try:
+                    callback(value)
+                except Exception:  # reason: one failing listener must not starve the others
+                    log.exception("bridge %s listener failed", kind)
 
     def _on_link_event(self, msg: EventMsg, boot_id: int) -> None:
-        kind = msg.kind
-        if kind == EventKind.BUTTON:
-            self._emit(ButtonPressed(Button(msg.code), msg.age_ms, bool(msg.flags & 1), msg.event_id))
-        elif kind == EventKind.SAFE_STATE:
-            self._emit(SafeStateEntered(SafeReason(msg.code), msg.age_ms))
-        elif kind == EventKind.EVENTS_LOST:
-            self._emit(EventsLost(msg.value))
-        else:
-            self._emit(FaultRaised(msg.code))
+        try:
+            if msg.kind == EventKind.BUTTON:
+                self._emit(ButtonPressed(Button(msg.code), msg.age_ms, bool(msg.flags & 1), msg.event_id))
+            elif msg.kind == EventKind.SAFE_STATE:
+                self._emit(SafeStateEntered(SafeReason(msg.code), msg.age_ms))
+            elif msg.kind == EventKind.EVENTS_LOST:
+                self._emit(EventsLost(msg.value))
+            else:
+                self._emit(FaultRaised(msg.code))
+        except ValueError:
+            log.warning("bridge: event with an unknown code %d (kind %d) ignored", msg.code, msg.kind)
 
     def _on_link_state(self, state: LinkState) -> None:
         with self._ready:
             self._ready.notify_all()
-        with self._cb_lock:
-            callbacks = list(self._state_cbs)
-        for callback in callbacks:
-            try:
-                callback(state)
-            except Exception:  # reason: one failing listener must not starve the others or the link
-                log.exception("bridge state listener failed")
+        self._calls.put(("state", state))
 
     def _on_hello(self, reply: HelloReplyMsg) -> None:
         previous = self._info

@@ -264,3 +264,17 @@ def test_device_path_through_a_symlink_survives_replug(sim_url: str, tmp_path: P
         bridge.set_light(0, 200, max_ms=60_000)
         assert link.resolve() == Path(board.path)
         assert board.snapshot().levels[0] == 200
+
+
+def test_listeners_may_call_the_client(sim_url: str) -> None:
+    done: list[str] = []
+    with _client(sim_url) as bridge:
+        def on_press(event: object) -> None:
+            if isinstance(event, ButtonPressed):  # the kiosk's reaction: lights for framing at once
+                bridge.scene(Scene.FRAMING, fade_ms=0, max_ms=60_000)
+                done.append("scene")
+
+        bridge.on_event(on_press)
+        sim.get_sim(sim_url).press(Button.START)
+        wait_for(lambda: done, what="the listener's blocking command")
+        assert sim.get_sim(sim_url).snapshot().levels == list(SCENE_LEVELS[Scene.FRAMING])
