@@ -17,6 +17,9 @@ HERE = Path(__file__).resolve().parent
 SPEC_PATH = HERE / "spec" / "protocol.toml"
 HOST_OUT = HERE / "messages.py"
 FIRMWARE_OUT = HERE / "firmware" / "proto.py"
+PROTOCOL_MD = HERE / "PROTOCOL.md"
+MD_BEGIN = "<!-- BEGIN GENERATED: python -m firmware_bridge.codegen -->\n"
+MD_END = "<!-- END GENERATED -->\n"
 
 STRUCT_CODES = {"u8": "B", "u16": "H", "u32": "I", "i16": "h", "str16": "16s"}
 BANNER = (
@@ -189,10 +192,48 @@ def render_firmware(spec: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def render_tables(spec: dict[str, Any]) -> str:
+    """The message, enum and scene tables of PROTOCOL.md."""
+    proto = spec["protocol"]
+    out = [f"## Messages (protocol {proto['major']}.{proto['minor']})\n\n"]
+    for msg in spec["message"]:
+        direction = "host → device" if msg["dir"] == "host" else "device → host"
+        out.append(f"### `{msg['name']}` = {msg['id']:#04x} ({direction}, {payload_size(msg)} bytes)\n\n")
+        out.append(f"{msg['doc']}\n\n")
+        if msg["fields"]:
+            out.append("| field | type | range | unit | meaning |\n|---|---|---|---|---|\n")
+            for f in msg["fields"]:
+                limits = "16 ASCII" if f["type"] == "str16" else f"{f['min']}..{f['max']}"
+                out.append(f"| `{f['name']}` | {f['type']} | {limits} | {f['unit']} | {f['doc']} |\n")
+            out.append("\n")
+    out.append("## Enumerations\n\n")
+    for ename, members in spec["enums"].items():
+        values = ", ".join(f"{k}={v}" for k, v in members.items() if k != "doc")
+        out.append(f"- **{ename}**: {members['doc']} {values}\n")
+    out.append("\n## Scenes (levels of channels 0..3, lens LED)\n\n")
+    out.append("| scene | levels | lens |\n|---|---|---|\n")
+    for sname, scene in spec["scenes"].items():
+        out.append(f"| {sname} | {', '.join(map(str, scene['levels']))} | {scene['lens']} |\n")
+    return "".join(out)
+
+
+def render_protocol_md(spec: dict[str, Any], current: str) -> str:
+    """PROTOCOL.md with its generated block replaced (the prose around it is kept)."""
+    if MD_BEGIN not in current or MD_END not in current:
+        raise SpecError(f"{PROTOCOL_MD} lacks the generated-block markers")
+    head, rest = current.split(MD_BEGIN, 1)
+    _, tail = rest.split(MD_END, 1)
+    return head + MD_BEGIN + render_tables(spec) + MD_END + tail
+
+
 def render_all(spec: dict[str, Any] | None = None) -> dict[Path, str]:
     """Every generated file, path -> text."""
     spec = spec or load_spec()
-    return {HOST_OUT: render_host(spec), FIRMWARE_OUT: render_firmware(spec)}
+    return {
+        HOST_OUT: render_host(spec),
+        FIRMWARE_OUT: render_firmware(spec),
+        PROTOCOL_MD: render_protocol_md(spec, PROTOCOL_MD.read_text(encoding="utf-8")),
+    }
 
 
 def stale_files() -> list[Path]:

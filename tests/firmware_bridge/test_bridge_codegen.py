@@ -17,6 +17,7 @@ def test_stale_check_notices_an_edit() -> None:
     rendered = codegen.render_all(spec)
     assert rendered[codegen.HOST_OUT] != codegen.HOST_OUT.read_text(encoding="utf-8")
     assert rendered[codegen.FIRMWARE_OUT] != codegen.FIRMWARE_OUT.read_text(encoding="utf-8")
+    assert rendered[codegen.PROTOCOL_MD] != codegen.PROTOCOL_MD.read_text(encoding="utf-8")
 
 
 def test_host_and_firmware_constants_agree() -> None:
