@@ -97,7 +97,12 @@ class Outbox:
         """Try every item whose retry time has come; return how many were sent."""
         sent = 0
         with self._send_lock:
-            for f in self.pending():
+            pending = self.pending()
+            with self._lock:  # forget retry state of items retention (or a wipe) removed meanwhile
+                keys = {(f.session_id, f.name) for f in pending}
+                for gone in [k for k in self._retry if k not in keys]:
+                    del self._retry[gone]
+            for f in pending:
                 key = (f.session_id, f.name)
                 with self._lock:
                     attempts, at = self._retry.get(key, (0, 0.0))

@@ -327,3 +327,19 @@ def test_the_kiosk_app_port_offer_withdraw_status(tmp_path: Path) -> None:
         assert server.offer(uuid.uuid4().hex, {"x": tmp_path / "m.npy"}) is None
     finally:
         server.stop()
+
+
+def test_ipv6_loopback(tmp_path: Path) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError as err:
+        pytest.skip(f"IPv6 loopback unavailable here: {err}")
+    store = SessionStore(tmp_path)
+    with DownloadServer(store, DownloadConfig(bind=["::1"], port=0)) as server:
+        assert server.base_url.startswith("http://[::1]:")
+        assert request(server.port, "GET", "/", host="::1")[0] == 404
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=5)

@@ -172,3 +172,14 @@ def test_bad_input_is_refused(tmp_path: Path, cfg: MailConfig) -> None:
     with pytest.raises(InputError):
         MailOutbox(store, small).queue(s.id, ADDRESS, {"a.jpg": b"x" * 5000})
     assert outbox.pending() == []
+
+
+def test_retry_state_is_forgotten_when_retention_removes_the_message(tmp_path: Path, cfg: MailConfig) -> None:
+    store = SessionStore(tmp_path)
+    outbox = MailOutbox(store, cfg)
+    outbox.queue(store.create().id, ADDRESS, {"a.jpg": jpeg()})
+    assert outbox.send_due() == 0  # server down
+    assert len(outbox._retry) == 1
+    store.wipe_all()
+    assert outbox.send_due() == 0
+    assert outbox._retry == {}
