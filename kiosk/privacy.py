@@ -20,6 +20,7 @@ import logging
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from typing import Any
 
 EMAIL_RE = re.compile(
@@ -28,7 +29,7 @@ EMAIL_RE = re.compile(
 _SALT = secrets.token_bytes(16)
 _sensitive: set[str] = set()
 _lock = threading.Lock()
-_installed = False
+_previous: Callable[..., logging.LogRecord] | None = None
 
 
 def pseudonym(value: str) -> str:
@@ -87,12 +88,11 @@ def _scrub(record: logging.LogRecord) -> None:
 
 def install_redaction() -> None:
     """Redact every log record at creation, process-wide (idempotent)."""
-    global _installed
+    global _previous
     with _lock:
-        if _installed:
+        if _previous is not None:
             return
-        _installed = True
-    previous = logging.getLogRecordFactory()
+        previous = _previous = logging.getLogRecordFactory()
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
@@ -100,3 +100,12 @@ def install_redaction() -> None:
         return record
 
     logging.setLogRecordFactory(factory)
+
+
+def uninstall_redaction() -> None:
+    """Restore the record factory found by install_redaction (tests)."""
+    global _previous
+    with _lock:
+        if _previous is not None:
+            logging.setLogRecordFactory(_previous)
+            _previous = None

@@ -15,7 +15,14 @@ from kiosk.delivery.config import DownloadConfig, HandoffConfig, MailConfig
 from kiosk.delivery.download import DownloadServer
 from kiosk.delivery.handoff import HandoffOutbox
 from kiosk.delivery.mail import MailOutbox
-from kiosk.privacy import forget_sensitive, install_redaction, pseudonym, redact, register_sensitive
+from kiosk.privacy import (
+    forget_sensitive,
+    install_redaction,
+    pseudonym,
+    redact,
+    register_sensitive,
+    uninstall_redaction,
+)
 from kiosk.session.store import SessionStore, Step
 
 ADDRESS = "grace.hopper@navy.example.mil"
@@ -41,12 +48,13 @@ def jpeg() -> bytes:
 
 
 def test_a_whole_session_leaves_no_personal_data_in_logs_or_on_disk(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
 ) -> None:
     controller_mod = pytest.importorskip(
         "aiosmtpd.controller", reason="aiosmtpd (dev extra) runs the SMTP server"
     )
     install_redaction()
+    request.addfinalizer(uninstall_redaction)  # leave other tests' log records as they were
     caplog.set_level(logging.DEBUG)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
