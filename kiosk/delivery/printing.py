@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -15,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from kiosk.delivery.layouts import Layout, render_pdf
+from kiosk.delivery.paper import CopyAllowance, CopyLimitReached, PaperCounter, PaperLevel
+from kiosk.delivery.printer_state import PrinterState, PrinterStatus, classify
 from kiosk.delivery.printing_config import PrintingConfig
 from kiosk.errors import InputError, KioskError
-from models.store import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,6 @@ class PrintError(KioskError):
 
 class NoPrinter(InputError):
     """No printer to print on: none configured or found, or CUPS is not reachable (exit 2)."""
-
-
-class CopyLimitReached(InputError):
-    """The guest asked for more copies than the session allows."""
 
 
 class PrinterNotReady(PrintError):
@@ -64,252 +60,6 @@ class PrintTimeout(PrintError):
         super().__init__(message)
         self.job = job
         self.status = status
-
-
-# --- printer states -----------------------------------------------------------------------------------
-
-
-class PrinterState(Enum):
-    """What the session and the operator need to know about a printer, most urgent cause first."""
-
-    READY = "ready"
-    PRINTING = "printing"
-    JAMMED = "jammed"
-    OUT_OF_PAPER = "out-of-paper"
-    OUT_OF_RIBBON = "out-of-ribbon"
-    COVER_OPEN = "cover-open"
-    OFFLINE = "offline"
-    ERROR = "error"
-    PAUSED = "paused"
-    NOT_ACCEPTING = "not-accepting"
-
-    @property
-    def can_print(self) -> bool:
-        """Whether a new job can be sent now."""
-        return self in (PrinterState.READY, PrinterState.PRINTING)
-
-    @property
-    def operator_text(self) -> str:
-        """What the attendant should do, one line."""
-        return _OPERATOR_TEXT[self]
-
-    @property
-    def guest_text(self) -> str:
-        """What the guest is told: never blame, always a next step."""
-        if self.can_print:
-            return "Printing your photos…"
-        return "The printer needs a moment with our attendant: your photos are safe and will print."
-
-
-_OPERATOR_TEXT = {
-    PrinterState.READY: "ready",
-    PrinterState.PRINTING: "printing",
-    PrinterState.JAMMED: "paper jam: open the printer and clear the paper path",
-    PrinterState.OUT_OF_PAPER: "out of paper: load paper, then run `kiosk print --paper-loaded`",
-    PrinterState.OUT_OF_RIBBON: "out of ribbon/ink: replace the ribbon or cartridge",
-    PrinterState.COVER_OPEN: "a cover or door is open: close it",
-    PrinterState.OFFLINE: "offline: check the printer's power and cable",
-    PrinterState.ERROR: "printer error: see the printer's message and the CUPS error log",
-    PrinterState.PAUSED: "the queue is paused: resume it with `cupsenable QUEUE`",
-    PrinterState.NOT_ACCEPTING: "the queue refuses jobs: `cupsaccept QUEUE`",
-}
-
-# printer-state-reasons keywords (RFC 8011 §5.4.12, PWG 5100.9), without their -error/-warning/-report suffix.
-_REASON_STATES: tuple[tuple[PrinterState, frozenset[str]], ...] = (
-    (PrinterState.JAMMED, frozenset({"media-jam", "jam", "input-tray-feed-error", "output-area-full"})),
-    (PrinterState.OUT_OF_PAPER, frozenset({"media-empty", "media-needed", "input-tray-missing"})),
-    (
-        PrinterState.OUT_OF_RIBBON,
-        frozenset(
-            {
-                "marker-supply-empty",
-                "marker-supply-missing",
-                "toner-empty",
-                "marker-ink-empty",
-                "marker-waste-full",
-            }
-        ),
-    ),
-    (PrinterState.COVER_OPEN, frozenset({"door-open", "cover-open", "interlock-open"})),
-    (PrinterState.OFFLINE, frozenset({"offline", "shutdown", "timed-out", "printer-unreachable"})),
-)
-_IGNORED_REASONS = frozenset({"none", "paused", "moving-to-paused", "connecting-to-device"})
-_SUFFIXES = ("-error", "-warning", "-report")
-
-
-def split_reason(reason: str) -> tuple[str, str]:
-    """Split a printer-state-reasons value into (keyword, severity); a bare keyword is an error (RFC 8011)."""
-    for suffix in _SUFFIXES:
-        if reason.endswith(suffix):
-            return reason[: -len(suffix)], suffix[1:]
-    return reason, "error"
-
-
-@dataclass(frozen=True)
-class PrinterStatus:
-    """One printer's state, as CUPS reports it and as the kiosk reads it."""
-
-    name: str
-    state: PrinterState
-    reasons: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    message: str = ""
-    accepting: bool = True
-
-    @property
-    def can_print(self) -> bool:
-        """Whether a new job can be sent now."""
-        return self.state.can_print
-
-    def describe(self) -> str:
-        """One line for the operator: state, what to do, and the printer's own message."""
-        text = f"{self.name}: {self.state.value}"
-        if not self.state.can_print:
-            text += f" ({self.state.operator_text.replace('QUEUE', self.name)})"
-        if self.warnings:
-            text += f"; warnings: {', '.join(self.warnings)}"
-        if self.message:
-            text += f"; printer says: {self.message}"
-        return text
-
-
-def classify(
-    name: str, printer_state: int, reasons: Iterable[str], message: str = "", accepting: bool = True
-) -> PrinterStatus:
-    """Map IPP printer-state (3 idle, 4 processing, 5 stopped) and its reasons to a PrinterStatus."""
-    reasons = tuple(r for r in reasons if r)
-    found: set[PrinterState] = set()
-    warnings: list[str] = []
-    for reason in reasons:
-        keyword, severity = split_reason(reason)
-        if reason == "offline-report":  # CUPS's backends say "offline" this way
-            found.add(PrinterState.OFFLINE)
-            continue
-        if keyword in _IGNORED_REASONS or severity == "report":
-            continue
-        mapped = next((state for state, words in _REASON_STATES if keyword in words), None)
-        if severity == "warning":
-            warnings.append(keyword)
-        elif mapped is not None:
-            found.add(mapped)
-        elif reason.endswith("-error"):
-            found.add(PrinterState.ERROR)
-        else:
-            warnings.append(keyword)  # a bare unknown keyword (e.g. cups-waiting-for-job-completed)
-    for state, _ in _REASON_STATES:
-        if state in found:
-            return PrinterStatus(name, state, reasons, tuple(warnings), message, accepting)
-    if PrinterState.ERROR in found:
-        state = PrinterState.ERROR
-    elif printer_state == 5 or "paused" in reasons:
-        state = PrinterState.PAUSED
-    elif not accepting:
-        state = PrinterState.NOT_ACCEPTING
-    elif printer_state == 4:
-        state = PrinterState.PRINTING
-    else:
-        state = PrinterState.READY
-    return PrinterStatus(name, state, reasons, tuple(warnings), message, accepting)
-
-
-# --- paper counter and session limits -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PaperLevel:
-    """How many sheets are left in the printer, by the kiosk's count."""
-
-    capacity: int
-    printed: int
-
-    @property
-    def remaining(self) -> int:
-        """Sheets left (never below zero)."""
-        return max(0, self.capacity - self.printed)
-
-
-class PaperCounter:
-    """Sheets printed since paper was last loaded, persisted atomically in a small JSON file."""
-
-    def __init__(self, path: Path, capacity: int) -> None:
-        self.path = Path(path)
-        self.capacity = capacity
-        self._lock = threading.Lock()
-
-    def level(self) -> PaperLevel:
-        """The current level (a full load when nothing was counted yet)."""
-        with self._lock:
-            return self._read()
-
-    def consume(self, sheets: int) -> PaperLevel:
-        """Count sheets as printed and persist the new level."""
-        if sheets < 0:
-            raise ValueError("sheets must be >= 0")
-        with self._lock:
-            now = self._read()
-            level = PaperLevel(now.capacity, now.printed + sheets)
-            self._write(level)
-            return level
-
-    def reload(self, capacity: int | None = None) -> PaperLevel:
-        """Paper was loaded: count again from a full load of capacity sheets (default: the config's)."""
-        cap = self.capacity if capacity is None else capacity
-        if not 1 <= cap <= 100_000:
-            raise InputError(f"paper capacity {cap} is outside 1..100000 sheets")
-        with self._lock:
-            level = PaperLevel(cap, 0)
-            self._write(level)
-            return level
-
-    def _read(self) -> PaperLevel:
-        fix = "delete it and run `kiosk print --paper-loaded` after loading paper"
-        try:
-            raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return PaperLevel(self.capacity, 0)
-        except (OSError, UnicodeDecodeError) as err:
-            raise InputError(f"{self.path}: cannot read the paper counter ({err}); {fix}") from err
-        try:
-            data = json.loads(raw)
-            capacity, printed = data["capacity"], data["printed"]
-        except (ValueError, KeyError, TypeError) as err:
-            raise InputError(f"{self.path}: the paper counter is damaged; {fix}") from err
-        valid = all(isinstance(v, int) and not isinstance(v, bool) for v in (capacity, printed))
-        if not valid or capacity < 1 or printed < 0:
-            raise InputError(f"{self.path}: the paper counter holds impossible values; {fix}")
-        return PaperLevel(capacity, printed)
-
-    def _write(self, level: PaperLevel) -> None:
-        data = {"version": 1, "capacity": level.capacity, "printed": level.printed}
-        atomic_write_bytes(self.path, json.dumps(data).encode("utf-8"))
-
-
-class CopyAllowance:
-    """The copies one session may still print."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-
-    @property
-    def remaining(self) -> int:
-        """Copies this session may still print."""
-        return max(0, self.limit - self.used)
-
-    def check(self, copies: int) -> None:
-        """Raise CopyLimitReached if copies do not fit in what is left."""
-        if copies < 1:
-            raise InputError(f"copies must be at least 1 (got {copies})")
-        if copies > self.remaining:
-            raise CopyLimitReached(
-                f"{copies} copies asked, but this session may print {self.remaining} more "
-                f"(limit {self.limit}; raise delivery.printing.copies_per_session to allow more)"
-            )
-
-    def take(self, copies: int) -> None:
-        """Use copies from the allowance (after check)."""
-        self.check(copies)
-        self.used += copies
 
 
 # --- jobs -----------------------------------------------------------------------------------------------
@@ -712,3 +462,91 @@ class PrinterMonitor:
                 log.exception("printer monitor poll failed")
             if self._stop.wait(self.interval_s):
                 return
+
+
+class PrinterPort:
+    """The delivery screen's printer (the `kiosk.ui.delivery_port.Printer` interface) over a PrintService.
+
+    print_file() returns as soon as CUPS has the job; a worker thread follows it to the end (paper counter,
+    purge), so the UI thread never waits on the printer. Copies are limited per session: call new_session().
+    """
+
+    def __init__(self, service: PrintService, layout: str | None = None) -> None:
+        from kiosk.delivery.layouts import get_layout
+
+        self.service = service
+        self.layout = get_layout(layout or service.config.default_layout)
+        self.allowance = CopyAllowance(service.config.copies_per_session)
+        self.outcomes: list[JobOutcome | BaseException] = []
+        self._workers: list[threading.Thread] = []
+
+    def new_session(self) -> None:
+        """A new guest: the full copy allowance again."""
+        self.allowance = CopyAllowance(self.service.config.copies_per_session)
+
+    def available(self) -> bool:
+        """Whether a print button should be shown now (printer reachable and ready, paper left)."""
+        try:
+            return self.service.status().can_print and self.service.counter.level().remaining > 0
+        except (NoPrinter, PrintError, InputError) as err:
+            log.info("printer not available: %s", err)
+            return False
+
+    def print_file(self, path: Path, copies: int = 1) -> str:
+        """Send the headshot at path; return the guest's status text (raises PrintError or InputError)."""
+        from kiosk.pipeline.imageio import load_image
+
+        job = self.service.submit(load_image(path).bgr, self.layout, copies, allowance=self.allowance)
+        self._follow(job)
+        return PrinterState.PRINTING.guest_text
+
+    def test_print(self) -> str:
+        """Print a test card (grey ramp, colour patches) on the default layout; wait; say how it went."""
+        card = np.zeros((500, 400, 3), np.uint8)
+        card[:] = np.linspace(0, 255, 400, dtype=np.uint8)[None, :, None]
+        for i, bgr in enumerate(((0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255))):
+            card[350:450, 20 + i * 95 : 100 + i * 95] = bgr
+        try:
+            outcome = self.service.print(card, self.layout, 1)
+        except (NoPrinter, PrintError, InputError) as err:
+            return f"test print failed: {err}"
+        return f"test print done on {outcome.job.printer} in {outcome.elapsed_s:.1f} s"
+
+    def status(self) -> str:
+        """One line for the operator: printer state and paper."""
+        try:
+            state = self.service.status().describe()
+        except (NoPrinter, PrintError) as err:
+            state = str(err)
+        try:
+            level = self.service.counter.level()
+        except InputError as err:
+            return f"{state}; {err}"
+        return f"{state}; paper {level.remaining}/{level.capacity}"
+
+    def paper_left(self) -> int | None:
+        """Sheets left by the kiosk's count."""
+        try:
+            return self.service.counter.level().remaining
+        except InputError:
+            return None
+
+    def join(self, timeout_s: float) -> bool:
+        """Wait for the jobs being followed (shutdown, tests); True when all ended, s."""
+        deadline = time.monotonic() + timeout_s
+        for worker in list(self._workers):
+            worker.join(max(0.0, deadline - time.monotonic()))
+        self._workers = [w for w in self._workers if w.is_alive()]
+        return not self._workers
+
+    def _follow(self, job: PrintJob) -> None:
+        def run() -> None:
+            try:
+                self.outcomes.append(self.service.wait(job))
+            except (PrintError, NoPrinter) as err:
+                log.warning("print job %s did not complete: %s", job.job_id, err)
+                self.outcomes.append(err)
+
+        worker = threading.Thread(target=run, name=f"print-job-{job.job_id}", daemon=True)
+        self._workers = [w for w in self._workers if w.is_alive()] + [worker]
+        worker.start()

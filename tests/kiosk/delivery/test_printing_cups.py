@@ -355,3 +355,30 @@ def test_cli_without_any_printer_exits_2(tmp_path: Path, capsys: pytest.CaptureF
     code = main(["--config", str(cfg), "print", str(img)])
     err = capsys.readouterr().err
     assert code == 2 and "cannot reach CUPS" in err and len(err.strip().splitlines()) == 1
+
+
+def test_printer_port_for_the_delivery_screen(
+    cups_server: CupsServer, pdf_queue: str, tmp_path: Path
+) -> None:
+    """The UI's Printer interface: print_file returns at once, a worker follows the job to the end."""
+    from kiosk.delivery.printing import PrinterPort
+
+    svc = service(cups_server, tmp_path / "data", printer=pdf_queue, paper_capacity=20, copies_per_session=3)
+    port = PrinterPort(svc, layout="4x6")
+    assert port.available() and port.paper_left() == 20
+    assert "attendant" not in port.print_file(portrait(), copies=2)
+    assert port.join(60), "the job was followed to its end"
+    outcome = port.outcomes[-1]
+    assert not isinstance(outcome, BaseException) and outcome.state is JobState.COMPLETED
+    assert pdf_pages(cups_server.wait_for_pdf(pdf_queue, outcome.job.job_id))[0] == 2
+    assert port.paper_left() == 18 and "ready" in port.status() and "paper 18/20" in port.status()
+    with pytest.raises(CopyLimitReached):
+        port.print_file(portrait(), copies=2)
+    port.new_session()
+    assert port.test_print().startswith("test print done")
+    assert port.paper_left() == 17
+    cups_server.lp("cupsdisable", pdf_queue)
+    try:
+        assert not port.available() and "paused" in port.status()
+    finally:
+        cups_server.lp("cupsenable", pdf_queue)

@@ -16,14 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiosk.config import parse_config
-from kiosk.delivery.printing import (
-    CopyAllowance,
-    CopyLimitReached,
-    PaperCounter,
-    PrinterState,
-    classify,
-    split_reason,
-)
+from kiosk.delivery.paper import CopyAllowance, CopyLimitReached, PaperCounter
+from kiosk.delivery.printer_state import PrinterState, classify, split_reason
 from kiosk.errors import ConfigError, InputError
 
 IDLE, PROCESSING, STOPPED = 3, 4, 5
