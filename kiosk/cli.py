@@ -14,15 +14,16 @@ from kiosk.errors import KioskError
 # `kiosk --help` and argument errors stay instant.
 COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.commands.headshot",
+    "kiosk.commands.generate",
     "kiosk.commands.demo",
     "kiosk.commands.models",
     "kiosk.commands.config",
-    "kiosk.commands.calibrate",
-    "kiosk.commands.bridge",
     "kiosk.commands.printing",
     "kiosk.commands.inspect",
     "kiosk.commands.share",
     "kiosk.commands.wipe",
+    "kiosk.commands.calibrate",
+    "kiosk.commands.bridge",
 )
 
 log = logging.getLogger("kiosk")
@@ -75,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = args.func(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as err:  # noqa: BLE001  # reason: the supervised top level of the CLI
+    except Exception as err:  # reason: the supervised top level of the CLI
         code, message = _translate(err)
         if code == 1 or args.verbose:
             log.debug("command failed", exc_info=err)

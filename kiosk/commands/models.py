@@ -1,4 +1,4 @@
-"""`kiosk models fetch | verify | list`: model provisioning."""
+"""`kiosk models fetch | verify | list | pull | pack-info | build-engines`: model files and packs."""
 
 from __future__ import annotations
 
@@ -27,6 +27,15 @@ def register(sub: Any) -> None:
     ls = msub.add_parser("list", help="list catalog models and their state")
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=_list)
+
+    _register_packs(msub)
+
+
+def _register_packs(msub: Any) -> None:
+    """`pull`, `pack-info` and `build-engines`: diffusion packs (in kiosk.commands.packs)."""
+    from kiosk.commands.packs import register as register_packs
+
+    register_packs(msub)
 
 
 def _store(args: argparse.Namespace) -> Any:

@@ -1,0 +1,141 @@
+"""`kiosk generate INPUT -o OUTPUT --pack DIR --style NAME [...]`: one photo to one generative headshot."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import sys
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the `generate` command."""
+    from kiosk.pipeline.background import STYLES
+    from kiosk.pipeline.formats import FORMATS
+
+    p = sub.add_parser(
+        "generate",
+        help="turn a photo into a generative headshot (the guest's own face, a generated studio look)",
+        description="Studio headshot first, then img2img with the model pack; the guest's own face is pasted "
+        "back. When generation cannot run, the studio headshot is written and the reason printed.",
+    )
+    p.add_argument("input", help="the photo (JPEG, PNG, …)")
+    p.add_argument("-o", "--output", required=True, help="where to write the headshot (.jpg)")
+    p.add_argument("--pack", help="model pack folder (default: config generation.pack_dir)")
+    p.add_argument("--style", help="the pack's style preset (default: config generation.style)")
+    p.add_argument("--steps", type=int, help="denoising schedule length, 1..100 (default: the style's)")
+    p.add_argument("--strength", type=float, help="img2img strength, 0..1 (default: the style's)")
+    p.add_argument("--seed", type=int, help="noise seed, ≥ 0 (default: random, printed)")
+    p.add_argument(
+        "--backdrop", choices=STYLES, help="studio backdrop under the generation (default: config)"
+    )
+    p.add_argument("--format", dest="fmt", choices=list(FORMATS), help="output format (default: config)")
+    p.add_argument("--no-fallback", action="store_true", help="exit 1 instead of writing the studio result")
+    p.add_argument("--json", action="store_true", help="print a JSON summary instead of a line")
+    p.set_defaults(func=run)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    from kiosk.errors import InputError
+
+    if not str(args.output).lower().endswith((".jpg", ".jpeg")):
+        raise InputError(f"{args.output}: the output must be a .jpg file")
+    if args.steps is not None and not 1 <= args.steps <= 100:
+        raise InputError(f"--steps {args.steps}: give a number of steps from 1 to 100")
+    if args.strength is not None and not 0.0 < args.strength <= 1.0:
+        raise InputError(f"--strength {args.strength}: give a strength above 0 and at most 1")
+    if args.seed is not None and args.seed < 0:
+        raise InputError(f"--seed {args.seed}: give a seed of 0 or more")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render the headshot, write it atomically, say whether it is generative or the studio fallback."""
+    from pathlib import Path
+
+    from kiosk.config import load_config
+    from kiosk.errors import InputError
+    from kiosk.generation.local import LocalGenerator
+    from kiosk.pipeline.generative import GenerativePipeline
+    from kiosk.pipeline.imageio import encode_jpeg, load_image, write_atomic
+    from kiosk.pipeline.studio import StudioPipeline
+    from models.diffusion.pack import load_pack
+
+    _check_args(args)
+    cfg = load_config(args.config)
+    gcfg = cfg.generation
+    style = args.style or gcfg.style
+    pack_dir = Path(args.pack) if args.pack else gcfg.resolved_pack_dir(cfg.models_dir)
+    photo = load_image(args.input, max_megapixels=cfg.pipeline.max_input_megapixels)
+
+    generator = None
+    reason = None
+    if not gcfg.enabled and not args.pack:
+        reason = "generation is disabled in the config (generation.enabled)"
+    elif not (pack_dir / "manifest.json").exists() and not args.pack:
+        reason = f"no model pack installed at {pack_dir} (install one with `kiosk models pull SOURCE`)"
+    else:
+        pack = load_pack(pack_dir)  # an explicit but broken pack is bad input: exit 2 with the reason
+        if style not in pack.manifest.styles:
+            raise InputError(
+                f"--style {style}: not in this pack (choose one of: {', '.join(pack.manifest.styles)})"
+            )
+        steps = args.steps or gcfg.steps or pack.style(style).steps
+        strength = args.strength or gcfg.strength or pack.style(style).strength
+        if int(steps * strength) < 1:
+            raise InputError(f"--steps {steps} × --strength {strength} runs no step: raise either")
+        generator = LocalGenerator(pack_dir, gcfg.runtime)
+
+    with StudioPipeline(cfg.models_dir, cfg.pipeline) as studio:
+        pipe = GenerativePipeline(studio, generator, reason, identity_min_ssim=gcfg.identity_min_ssim)
+        result = pipe.headshot(
+            photo.bgr,
+            style=style,
+            backdrop=args.backdrop,
+            fmt=args.fmt,
+            seed=args.seed if args.seed is not None else gcfg.seed,
+            steps=args.steps or gcfg.steps,
+            strength=args.strength or gcfg.strength,
+        )
+    if args.no_fallback and not result.generated:
+        print(f"kiosk: generation did not run: {result.fallback_reason}", file=sys.stderr)  # noqa: T201  # reason: CLI output
+        return 1
+    data = encode_jpeg(
+        result.image,
+        cfg.pipeline.jpeg_quality,
+        source_type=result.source_type,
+        description=result.description(),
+    )
+    try:
+        out = write_atomic(args.output, data)
+    except OSError as err:
+        why = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
+        raise InputError(f"{args.output}: cannot write the headshot: {why}") from err
+    h, w = result.image.shape[:2]
+    notes = photo.notes + result.notes
+    if args.json:
+        print(  # noqa: T201  # reason: CLI output
+            json.dumps(
+                {
+                    "output": str(out),
+                    "width": w,
+                    "height": h,
+                    "generated": result.generated,
+                    "source_type": result.source_type,
+                    "fallback_reason": result.fallback_reason,
+                    "seed": result.seed,
+                    "style": result.style,
+                    "face_ssim": result.face_ssim,
+                    "notes": notes,
+                    "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
+                }
+            )
+        )
+    elif result.generated:
+        print(  # noqa: T201  # reason: CLI output
+            f"wrote {out} ({w}×{h}, generative, style {style}, seed {result.seed}, "
+            f"face SSIM {result.face_ssim:.3f})"
+        )
+    else:
+        print(f"wrote {out} ({w}×{h}, studio headshot): {result.fallback_reason}")  # noqa: T201  # reason: CLI output
+    return 0
