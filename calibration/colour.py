@@ -298,13 +298,19 @@ def encode_rgb(linear: np.ndarray) -> np.ndarray:
 
 def apply_fit(bgr: np.ndarray, fit: ColorFit) -> np.ndarray:
     """Apply a colour fit to a whole BGR uint8 image."""
-    lin = decode_bgr(bgr)
-    if fit.model == "linear":
-        m = (fit.ccm @ np.diag(fit.wb)).astype(np.float32)
-        out = cv2.transform(lin, m)
-    else:
+    if fit.model != "linear":
+        lin = decode_bgr(bgr)
         out = fit.apply_linear(lin.reshape(-1, 3)).reshape(lin.shape).astype(np.float32)
-    return encode_rgb(out)
+        return encode_rgb(out)
+    # The linear model runs in BGR order end to end (the matrix is permuted instead of the pixels),
+    # with OpenCV doing the decode LUT and the matrix: about half the time of the numpy path.
+    lin = cv2.LUT(bgr, _DECODE_LUT.reshape(1, 256))
+    m = (fit.ccm @ np.diag(fit.wb))[::-1, ::-1].astype(np.float32)
+    mixed: np.ndarray = cv2.transform(lin, m)
+    np.multiply(mixed, _ENCODE_STEPS - 1, out=mixed)
+    np.add(mixed, 0.5, out=mixed)
+    np.clip(mixed, 0, _ENCODE_STEPS - 1, out=mixed)
+    return np.take(_ENCODE_LUT, mixed.astype(np.uint16))
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,47 @@ def test_headshot_applies_the_calibration_profile(booth, tmp_path, capsys):
     calibrated = blue_over_red(cfg, "calibrated.jpg")
     # The pipeline's own light correction pulls some of it back; the shift stays plain to see.
     assert calibrated > plain * 1.15, (plain, calibrated)
+
+
+def _virtual_camera_config(tmp_path, profile, source, width, height):
+    cfg = tmp_path / "virtual.toml"
+    cfg.write_text(
+        f'[calibration]\nprofile = "{profile}"\nsettle_ms = 0\n\n'
+        f'[camera]\nbackend = "virtual"\nsource = "{source}"\nwidth = {width}\nheight = {height}\n'
+        "fps = 120\nmotion = 0\n"
+    )
+    return cfg
+
+
+def test_color_from_the_configured_camera(booth, tmp_path, capsys):
+    _, profile = booth
+    chart = tmp_path / "chart.png"
+    cv2.imwrite(str(chart), render_chart(TUNGSTEN))
+    cfg = _virtual_camera_config(tmp_path, profile, chart, 1280, 960)
+    assert run(cfg, "calibrate", "color", "--camera") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["camera_id"] == f"virtual:{chart}"
+    assert out["mean_delta_e2000"] <= 2.0 and out["max_delta_e2000"] <= 5.0
+    assert load_profile(profile).camera_id == f"virtual:{chart}"
+
+
+def test_lights_with_a_camera_that_does_not_see_them_fail_clearly(booth, tmp_path, capsys):
+    """The real rig (camera, MediaPipe meter, bridge): a still photo never responds to the lights."""
+    from firmware_bridge import sim
+
+    photo = SHARED / "testdata" / "portraits" / "nasa_woman_light_skin_01.png"
+    if not photo.is_file():
+        pytest.skip(f"test portrait not found at {photo}")
+    _, profile = booth
+    cfg = _virtual_camera_config(tmp_path, profile, photo, 640, 800)
+    url = f"sim://calibrate-cli-{next(_names)}"
+    try:
+        code = run(cfg, "calibrate", "lights", "--port", url)
+    finally:
+        sim.get_sim(url).close()
+    err = capsys.readouterr().err
+    if "model" in err and "kiosk models fetch" in err:
+        pytest.skip("MediaPipe models are not installed (run `kiosk models fetch`)")
+    assert code == 2, err
+    assert "wired as configured" in err and len(err.strip().splitlines()) == 1
+    assert not profile.exists()
