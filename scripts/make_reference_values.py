@@ -36,22 +36,65 @@ from diffusers.schedulers import scheduling_euler_ancestral_discrete as ea_mod
 from diffusers.schedulers import scheduling_lcm as lcm_mod
 
 ROOT = Path(__file__).resolve().parents[1]
-SD_BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}
+SD_BETAS = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+}
 SCHEDULER_CASES: list[dict[str, Any]] = [
-    {"name": "euler", "config": {**SD_BETAS, "timestep_spacing": "trailing"}, "runs": [(1, 1.0), (2, 0.5), (4, 0.5), (4, 0.75), (3, 0.6), (10, 0.35)]},
-    {"name": "euler", "config": {**SD_BETAS, "timestep_spacing": "leading", "steps_offset": 1}, "runs": [(4, 0.6), (20, 0.5)]},
+    {
+        "name": "euler",
+        "config": {**SD_BETAS, "timestep_spacing": "trailing"},
+        "runs": [(1, 1.0), (2, 0.5), (4, 0.5), (4, 0.75), (3, 0.6), (10, 0.35)],
+    },
+    {
+        "name": "euler",
+        "config": {**SD_BETAS, "timestep_spacing": "leading", "steps_offset": 1},
+        "runs": [(4, 0.6), (20, 0.5)],
+    },
     {"name": "euler", "config": {**SD_BETAS, "timestep_spacing": "linspace"}, "runs": [(5, 0.8)]},
-    {"name": "euler", "config": {**SD_BETAS, "timestep_spacing": "trailing", "prediction_type": "v_prediction"}, "runs": [(4, 0.5)]},
-    {"name": "euler_ancestral", "config": {**SD_BETAS, "timestep_spacing": "trailing"}, "runs": [(2, 0.5), (4, 0.75), (1, 1.0)]},
+    {
+        "name": "euler",
+        "config": {**SD_BETAS, "timestep_spacing": "trailing", "prediction_type": "v_prediction"},
+        "runs": [(4, 0.5)],
+    },
+    {
+        "name": "euler_ancestral",
+        "config": {**SD_BETAS, "timestep_spacing": "trailing"},
+        "runs": [(2, 0.5), (4, 0.75), (1, 1.0)],
+    },
     {"name": "euler_ancestral", "config": {**SD_BETAS, "timestep_spacing": "linspace"}, "runs": [(6, 0.5)]},
     {"name": "lcm", "config": {**SD_BETAS}, "runs": [(4, 0.5), (4, 1.0), (2, 0.8), (8, 0.6), (1, 1.0)]},
-    {"name": "lcm", "config": {**SD_BETAS, "original_inference_steps": 100, "timestep_scaling": 5.0}, "runs": [(6, 0.7)]},
+    {
+        "name": "lcm",
+        "config": {**SD_BETAS, "original_inference_steps": 100, "timestep_scaling": 5.0},
+        "runs": [(6, 0.7)],
+    },
 ]
-CLASSES = {"euler": EulerDiscreteScheduler, "euler_ancestral": EulerAncestralDiscreteScheduler, "lcm": LCMScheduler}
+CLASSES = {
+    "euler": EulerDiscreteScheduler,
+    "euler_ancestral": EulerAncestralDiscreteScheduler,
+    "lcm": LCMScheduler,
+}
 PIPELINE_CASES: list[dict[str, Any]] = [
     {"case": "euler_s2", "scheduler": "euler", "steps": 2, "strength": 0.5, "style": "studio", "seed": 1},
-    {"case": "euler_cfg_s4", "scheduler": "euler", "steps": 4, "strength": 0.75, "style": "studio-cfg", "seed": 2},
-    {"case": "euler_ancestral_s3", "scheduler": "euler_ancestral", "steps": 3, "strength": 0.7, "style": "office", "seed": 3},
+    {
+        "case": "euler_cfg_s4",
+        "scheduler": "euler",
+        "steps": 4,
+        "strength": 0.75,
+        "style": "studio-cfg",
+        "seed": 2,
+    },
+    {
+        "case": "euler_ancestral_s3",
+        "scheduler": "euler_ancestral",
+        "steps": 3,
+        "strength": 0.7,
+        "style": "office",
+        "seed": 3,
+    },
     {"case": "lcm_s4", "scheduler": "lcm", "steps": 4, "strength": 0.6, "style": "outdoor", "seed": 4},
 ]
 
@@ -75,7 +118,7 @@ def get_timesteps(sched: Any, steps: int, strength: float) -> tuple[torch.Tensor
     """The reference img2img pipeline's start-step rule (StableDiffusionImg2ImgPipeline.get_timesteps)."""
     init_timestep = min(int(steps * strength), steps)
     t_start = max(steps - init_timestep, 0)
-    timesteps = sched.timesteps[t_start * sched.order:]
+    timesteps = sched.timesteps[t_start * sched.order :]
     sched.set_begin_index(t_start * sched.order)
     return timesteps, t_start
 
@@ -92,11 +135,18 @@ def scheduler_values() -> list[dict[str, Any]]:
             noise = rng.standard_normal((1, 4, 4, 4)).astype(np.float32)
             sample = sched.add_noise(torch.from_numpy(x0), torch.from_numpy(noise), timesteps[:1])
             rec: dict[str, Any] = {
-                "scheduler": case["name"], "config": case["config"], "steps": steps, "strength": strength,
-                "t_start": t_start, "timesteps": [float(t) for t in timesteps],
+                "scheduler": case["name"],
+                "config": case["config"],
+                "steps": steps,
+                "strength": strength,
+                "t_start": t_start,
+                "timesteps": [float(t) for t in timesteps],
                 "all_timesteps": [float(t) for t in sched.timesteps],
                 "init_noise_sigma": float(sched.init_noise_sigma),
-                "x0": x0.tolist(), "noise": noise.tolist(), "noisy": sample.numpy().tolist(), "steps_out": [],
+                "x0": x0.tolist(),
+                "noise": noise.tolist(),
+                "noisy": sample.numpy().tolist(),
+                "steps_out": [],
             }
             if hasattr(sched, "sigmas"):
                 rec["sigmas"] = [float(s) for s in sched.sigmas]
@@ -107,10 +157,15 @@ def scheduler_values() -> list[dict[str, Any]]:
                 _drawn.clear()
                 kwargs = {"generator": gen} if case["name"] != "euler" else {}
                 prev = sched.step(torch.from_numpy(model_output), t, sample, return_dict=False, **kwargs)[0]
-                rec["steps_out"].append({
-                    "t": float(t), "scaled_input": scaled.numpy().tolist(), "model_output": model_output.tolist(),
-                    "step_noise": _drawn[0].tolist() if _drawn else None, "prev_sample": prev.numpy().tolist(),
-                })
+                rec["steps_out"].append(
+                    {
+                        "t": float(t),
+                        "scaled_input": scaled.numpy().tolist(),
+                        "model_output": model_output.tolist(),
+                        "step_noise": _drawn[0].tolist() if _drawn else None,
+                        "prev_sample": prev.numpy().tolist(),
+                    }
+                )
                 sample = prev
             out.append(rec)
     return out
@@ -130,15 +185,23 @@ def pipeline_values(pack: Path, torch_dir: Path, out_dir: Path) -> None:
     unet = UNet2DConditionModel.from_pretrained(torch_dir / "unet").eval()
     vae = AutoencoderKL.from_pretrained(torch_dir / "vae").eval()
     original = img2img_mod.retrieve_latents
-    img2img_mod.retrieve_latents = lambda enc, generator=None, sample_mode="sample": original(enc, generator, "argmax")
+    img2img_mod.retrieve_latents = lambda enc, generator=None, sample_mode="sample": original(
+        enc, generator, "argmax"
+    )
     image = test_image(manifest["resolution"])
     for case in PIPELINE_CASES:
         cls = CLASSES[case["scheduler"]]
         cfg = {k: v for k, v in sched_cfg.items() if not k.startswith("_")}
         sched = cls.from_config(cfg) if case["scheduler"] != "lcm" else LCMScheduler(**SD_BETAS)
         pipe = StableDiffusionImg2ImgPipeline(
-            vae=vae, text_encoder=None, tokenizer=None, unet=unet, scheduler=sched, safety_checker=None,
-            feature_extractor=None, requires_safety_checker=False,
+            vae=vae,
+            text_encoder=None,
+            tokenizer=None,
+            unet=unet,
+            scheduler=sched,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
         )
         pipe.set_progress_bar_config(disable=True)
         style = manifest["styles"][case["style"]]
@@ -150,14 +213,20 @@ def pipeline_values(pack: Path, torch_dir: Path, out_dir: Path) -> None:
             result = pipe(
                 prompt_embeds=emb,
                 negative_prompt_embeds=torch.from_numpy(np.load(pack / neg)) if neg else None,
-                image=image, strength=case["strength"], num_inference_steps=case["steps"],
-                guidance_scale=guidance, generator=torch.Generator().manual_seed(case["seed"]), output_type="np",
+                image=image,
+                strength=case["strength"],
+                num_inference_steps=case["steps"],
+                guidance_scale=guidance,
+                generator=torch.Generator().manual_seed(case["seed"]),
+                output_type="np",
             )
         arrays = {"image": image[0], "output": result.images[0].astype(np.float32)}
         arrays.update({f"noise_{i}": n for i, n in enumerate(_drawn)})
         np.savez_compressed(out_dir / f"pipeline_{case['case']}.npz", **arrays)
-        print(f"{case['case']}: {len(_drawn)} noise draws, output mean {arrays['output'].mean():.4f} "
-              f"std {arrays['output'].std():.4f}")
+        print(
+            f"{case['case']}: {len(_drawn)} noise draws, output mean {arrays['output'].mean():.4f} "
+            f"std {arrays['output'].std():.4f}"
+        )
     img2img_mod.retrieve_latents = original
     (out_dir / "pipeline_cases.json").write_text(json.dumps(PIPELINE_CASES, indent=2) + "\n")
 
