@@ -43,11 +43,26 @@ class LightCorrection:
         return self.exposure == 1.0 and self.wb_gains == (1.0, 1.0, 1.0)
 
 
-def estimate(bgr: np.ndarray, face: Face, valid: np.ndarray | None = None) -> LightCorrection:
-    """Decide exposure and white-balance gains for a photo with the guest's face at `face`."""
-    roi = face_roi(face, bgr.shape, grow=0.0)
+def estimate(
+    bgr: np.ndarray,
+    face: Face,
+    valid: np.ndarray | None = None,
+    roi: tuple[int, int, int, int] | None = None,
+    mask: np.ndarray | None = None,
+) -> LightCorrection:
+    """Decide exposure and white-balance gains for a photo with the guest's face at `face`.
+
+    Args:
+        bgr: the image, BGR uint8.
+        face: the guest's face in bgr's coordinates.
+        valid: where bgr holds photo pixels (float32 0..1), to keep filled borders out of the statistics.
+        roi: the face region the mask covers (default face_roi(face, grow=0)).
+        mask: skin_mask over roi, if the caller already has it.
+    """
+    roi = roi or face_roi(face, bgr.shape, grow=0.0)
     x0, y0, x1, y1 = roi
-    mask = skin_mask(bgr, face, roi)
+    if mask is None:
+        mask = skin_mask(bgr, face, roi)
     patch = bgr[y0:y1, x0:x1]
     weights = mask > 0.5
     if weights.sum() < 32:

@@ -17,7 +17,9 @@ from kiosk.errors import InputError, NoUsableFace
 from kiosk.pipeline import background, compose, light, retouch
 from kiosk.pipeline.formats import FormatSpec, get_format
 from kiosk.pipeline.framing import Assessment, assess, refine_eyes
+from kiosk.pipeline.colour import delta_e2000, mean_lab
 from kiosk.pipeline.matting import refine_matte
+from kiosk.pipeline.skin import face_roi, skin_mask
 from models.store import ModelStore
 from models.vision import Face, FaceDetector, SelfieSegmenter
 
@@ -36,6 +38,7 @@ class StudioResult:
     notes: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     light: light.LightCorrection | None = None
+    retouch_delta_e: float | None = None  # ΔE2000 of the mean skin colour across the retouch step
 
     @property
     def eye_line_y(self) -> float:
@@ -196,10 +199,16 @@ class StudioPipeline:
                 alpha = refine_matte(cell, coarse, valid)
             report("matte", 0.55)
             with timer.stage("light"):
-                corr = light.estimate(cell, out_face, valid)
+                roi = face_roi(out_face, cell.shape, grow=retouch.ROI_GROW)
+                skin = skin_mask(cell, out_face, roi)
+                corr = light.estimate(cell, out_face, valid, roi, skin)
                 cell = light.apply(cell, corr)
             with timer.stage("retouch"):
-                cell = retouch.retouch(cell, out_face, self.config.retouch_strength)
+                before = cell
+                cell = retouch.retouch(cell, out_face, self.config.retouch_strength, skin)
+                x0, y0, x1, y1 = roi
+                lab_before = mean_lab(before[y0:y1, x0:x1], skin) if (skin > 0.5).any() else None
+                lab_after = mean_lab(cell[y0:y1, x0:x1], skin) if lab_before is not None else None
             report("retouch", 0.75)
             with timer.stage("compose"):
                 backdrop = background.render_background(
@@ -214,8 +223,10 @@ class StudioPipeline:
                     ox, oy = spec.cell_origins()[0]
                     out_face = out_face.scaled(1.0, ox, oy)
             report("done", 1.0)
+        retouch_de = (float(delta_e2000(lab_before, lab_after))
+                      if lab_before is not None and lab_after is not None else None)
         return StudioResult(image, mask.astype(np.float32), out_face, face, spec, style, matrix,
-                            notes, timer.ms, corr)
+                            notes, timer.ms, corr, retouch_de)
 
     def _custom_background(self) -> np.ndarray:
         if self._custom is None:

@@ -143,7 +143,11 @@ def test_load_image_raises_input_error_for_bytes_that_are_not_an_image():
 def test_jpeg_carries_srgb_profile_and_edit_declaration():
     bgr = np.full((64, 64, 3), 128, np.uint8)
     meta = read_jpeg_metadata(encode_jpeg(bgr, source_type="edited", description="test"))
-    assert meta["icc"] and b"sRGB" in meta["icc"]
+    from PIL import ImageCms
+
+    assert isinstance(meta["icc"], bytes)
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(meta["icc"]))
+    assert "sRGB" in ImageCms.getProfileDescription(profile)
     assert "digitalsourcetype/algorithmicallyEnhanced" in str(meta["xmp"])
     ai = read_jpeg_metadata(encode_jpeg(bgr, source_type="ai-composite"))
     assert "compositeWithTrainedAlgorithmicMedia" in str(ai["xmp"])

@@ -1,0 +1,43 @@
+"""Helpers shared by the benchmarks: locating inputs, timing, JSON output."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PORTRAITS = (REPO / ".." / "shared" / "testdata" / "portraits").resolve()
+
+
+def portrait(name: str) -> Path:
+    """A shared test portrait; exits with a clear message when ../shared is absent."""
+    path = PORTRAITS / name
+    if not path.exists():
+        sys.exit(f"bench: {path} not found (the benchmarks read ../shared/testdata/portraits)")
+    return path
+
+
+def time_ms(fn: Callable[[], Any], repeat: int) -> list[float]:
+    """Wall times of `repeat` calls, ms (one untimed warm-up call first)."""
+    fn()
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000.0)
+    return out
+
+
+def median(values: list[float]) -> float:
+    """Median, rounded to 0.01."""
+    return round(statistics.median(values), 2)
+
+
+def emit(payload: dict[str, Any]) -> None:
+    """Print the benchmark's JSON."""
+    print(json.dumps(payload, indent=2))
