@@ -3,8 +3,8 @@
 Floors are measured in the same run: applying the profile is compared with one cv2.LUT pass over
 the same frame (the cheapest per-pixel operation there is), and a whole colour calibration with the
 chart detection alone. Also reports the ΔE2000 reached on the synthetic test scenes and how many
-frames the light loop needs. Target: colour-only apply ≤ 15× the LUT floor on a 1080p frame.
-Usage: python bench/calibration.py [--repeat N]
+frames the light loop needs. The profile runs once per capture (not per preview frame), so tens
+of ms on a 1080p frame are fine. Usage: python -m bench.calibration [--repeat N]
 """
 
 from __future__ import annotations
