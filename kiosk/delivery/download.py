@@ -116,6 +116,17 @@ class Link:
         ).encode()
 
 
+def _sniff_type(data: bytes) -> str:
+    """The content type from the bytes themselves (a thumbnail of a PNG is a JPEG; nosniff is on)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -623,13 +634,12 @@ class DownloadServer:
         except SessionNotFound:
             req._reply(410, "These photos were deleted from the kiosk.")
             return
-        ext = name[name.rfind(".") :].lower() if "." in name else ""
         headers = {}
         if what == "f":
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
         if what == "f" and req.command == "GET":
             self._record_download(link)  # before replying: the bytes are already in memory
-        req._reply(200, "", headers, data, _TYPES.get(ext, "application/octet-stream"))
+        req._reply(200, "", headers, data, _sniff_type(data))
 
     def _record_download(self, link: Link) -> None:
         if link.downloads >= link.max_downloads:

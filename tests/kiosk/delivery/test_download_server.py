@@ -343,3 +343,16 @@ def test_ipv6_loopback(tmp_path: Path) -> None:
         assert request(server.port, "GET", "/", host="::1")[0] == 404
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", server.port), timeout=5)
+
+
+def test_png_variant_and_its_jpeg_thumbnail_carry_their_own_types(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    with DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0)) as server:
+        png = io.BytesIO()
+        Image.new("RGB", (500, 600), (10, 200, 30)).save(png, "PNG")
+        _, url = server.publish(store.create().id, {"green.png": png.getvalue()})
+        token = url.rsplit("/", 1)[1]
+        _, headers, _ = request(server.port, "GET", f"/d/{token}/f/green.png")
+        assert headers["content-type"] == "image/png"
+        _, headers, body = request(server.port, "GET", f"/d/{token}/t/green.png")
+        assert headers["content-type"] == "image/jpeg" and body.startswith(b"\xff\xd8")
