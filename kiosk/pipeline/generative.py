@@ -81,7 +81,7 @@ def face_mask(shape: tuple[int, int], face: Face, matte: np.ndarray) -> np.ndarr
     axes = (max(1, round(0.62 * face.w / q)), max(1, round(0.74 * face.h / q)))
     cv2.ellipse(ellipse, center, axes, face.roll_deg, 0, 360, 1.0, -1, cv2.LINE_AA)
     if matte.shape == (h, w):
-        person = cv2.resize((matte >= 0.5).astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
+        person = cv2.resize(matte.astype(np.float32, copy=False), (sw, sh), interpolation=cv2.INTER_AREA)
         ellipse *= (person >= 0.5).astype(np.float32)
     sigma = max(0.5, 0.07 * face.w / q)
     small = cv2.GaussianBlur(ellipse, (0, 0), sigma)
@@ -95,37 +95,45 @@ def match_colour(
 
     Only the mean moves (no contrast change), so the face keeps its structure and identity.
     """
-    weights = mask[..., None].astype(np.float32)
-    total = float(weights.sum())
+    # Statistics at 1/4 scale (means barely change); the shift itself is applied at full resolution.
+    h, w = mask.shape
+    small = (max(1, w // 4), max(1, h // 4))
+    m = cv2.resize(mask, small, interpolation=cv2.INTER_AREA)[..., None].astype(np.float32)
+    total = float(m.sum())
     if total < 1.0:
         return src
-    src_lab = cv2.cvtColor(src, cv2.COLOR_BGR2LAB).astype(np.float32)
-    ref_lab = cv2.cvtColor(ref, cv2.COLOR_BGR2LAB).astype(np.float32)
-    m_src = (src_lab * weights).sum(axis=(0, 1)) / total
-    m_ref = (ref_lab * weights).sum(axis=(0, 1)) / total
-    shift = np.clip((m_ref - m_src) * strength, -max_shift, max_shift)
-    out = np.clip(src_lab + shift, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(out, cv2.COLOR_LAB2BGR)
+    src_lab = cv2.cvtColor(cv2.resize(src, small, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2LAB)
+    ref_lab = cv2.cvtColor(cv2.resize(ref, small, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2LAB)
+    m_src = (src_lab.astype(np.float32) * m).sum(axis=(0, 1)) / total
+    m_ref = (ref_lab.astype(np.float32) * m).sum(axis=(0, 1)) / total
+    shift = np.round(np.clip((m_ref - m_src) * strength, -max_shift, max_shift)).astype(np.int16)
+    if not shift.any():
+        return src
+    lab = cv2.cvtColor(src, cv2.COLOR_BGR2LAB).astype(np.int16) + shift
+    return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
 
 
 def laplacian_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, levels: int = 5) -> np.ndarray:
     """Blend fg over bg (BGR uint8) with a float mask, band by band (seam-free multiresolution blend)."""
     h, w = mask.shape
     levels = max(1, min(levels, int(np.log2(max(1, min(h, w) // 8)))))
-    g_mask: list[np.ndarray] = [mask.astype(np.float32)]
+    g_mask: list[np.ndarray] = [cv2.merge([mask.astype(np.float32)] * 3)]
     g_fg: list[np.ndarray] = [fg.astype(np.float32)]
     g_bg: list[np.ndarray] = [bg.astype(np.float32)]
     for _ in range(levels):
         g_mask.append(cv2.pyrDown(g_mask[-1]))
         g_fg.append(cv2.pyrDown(g_fg[-1]))
         g_bg.append(cv2.pyrDown(g_bg[-1]))
-    out = g_fg[-1] * g_mask[-1][..., None] + g_bg[-1] * (1 - g_mask[-1][..., None])
+
+    def mix(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> np.ndarray:
+        return cv2.add(b, cv2.multiply(m, cv2.subtract(a, b)))  # b + m (a - b)
+
+    out = mix(g_fg[-1], g_bg[-1], g_mask[-1])
     for i in range(levels - 1, -1, -1):
         size = (g_fg[i].shape[1], g_fg[i].shape[0])
-        lap_fg = g_fg[i] - cv2.pyrUp(g_fg[i + 1], dstsize=size)
-        lap_bg = g_bg[i] - cv2.pyrUp(g_bg[i + 1], dstsize=size)
-        m = g_mask[i][..., None]
-        out = cv2.pyrUp(out, dstsize=size) + lap_fg * m + lap_bg * (1 - m)
+        lap_fg = cv2.subtract(g_fg[i], cv2.pyrUp(g_fg[i + 1], dstsize=size))
+        lap_bg = cv2.subtract(g_bg[i], cv2.pyrUp(g_bg[i + 1], dstsize=size))
+        out = cv2.add(cv2.pyrUp(out, dstsize=size), mix(lap_fg, lap_bg, g_mask[i]))
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -291,8 +299,8 @@ class GenerativePipeline:
         big = cv2.resize(out_bgr, (side, side), interpolation=cv2.INTER_CUBIC)
         composed = cell.copy()
         sq = (slice(y0, y0 + side), slice(x0, x0 + side))
-        feather = _square_feather((cw, ch), (x0, y0, side), width=max(1, side // 24))[sq][..., None]
-        composed[sq] = (big * feather + cell[sq] * (1 - feather) + 0.5).astype(np.uint8)
+        feather = _square_feather((cw, ch), (x0, y0, side), width=max(1, side // 24))[sq]
+        composed[sq] = cv2.blendLinear(big, cell[sq], feather, 1.0 - feather)
         fmask = face_mask((ch, cw), face, matte)
         final_cell = composed.copy()
         ys, xs = np.nonzero(fmask > 1e-3)
