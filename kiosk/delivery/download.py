@@ -76,6 +76,44 @@ _STYLE = (
     ".b{display:block;text-align:center;margin-top:10px;padding:14px;border-radius:8px;background:#1F4E79;"
     "color:#fff;text-decoration:none;font-size:1.1em}"
 )
+# The phone page in the kiosk's languages: (title, info with {minutes} and {downloads}, button).
+PAGE_TEXT: dict[str, tuple[str, str, str]] = {
+    "en": (
+        "Your headshot",
+        "This link works for {minutes} more minutes and {downloads} more downloads; "
+        "then the photos are deleted from the kiosk.",
+        "Download",
+    ),
+    "es": (
+        "Tu retrato",
+        "Este enlace funciona {minutes} minutos más y permite {downloads} descargas más; "
+        "después, las fotos se borran del quiosco.",
+        "Descargar",
+    ),
+    "fr": (
+        "Votre portrait",
+        "Ce lien fonctionne encore {minutes} minutes et pour {downloads} téléchargements ; "
+        "ensuite, les photos sont effacées de la borne.",
+        "Télécharger",
+    ),
+    "de": (
+        "Ihr Porträt",
+        "Dieser Link gilt noch {minutes} Minuten und für {downloads} Downloads; "
+        "danach werden die Fotos vom Kiosk gelöscht.",
+        "Herunterladen",
+    ),
+    "pt": (
+        "O seu retrato",
+        "Este link funciona por mais {minutes} minutos e {downloads} transferências; "
+        "depois, as fotos são apagadas do quiosque.",
+        "Transferir",
+    ),
+    "zh": (
+        "您的头像照",
+        "此链接在接下来 {minutes} 分钟内有效，还可下载 {downloads} 次；之后照片将从自助机中删除。",
+        "下载",
+    ),
+}
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 SECURITY_HEADERS: dict[str, str] = {
     "Cache-Control": "no-store, max-age=0",
@@ -102,6 +140,7 @@ class Link:
     downloads: int
     variants: tuple[str, ...]
     url: str = ""
+    lang: str = "en"
 
     def to_json(self) -> bytes:
         """The persisted form (no token, no guest data)."""
@@ -112,6 +151,7 @@ class Link:
                 "max_downloads": self.max_downloads,
                 "downloads": self.downloads,
                 "variants": list(self.variants),
+                "lang": self.lang,
             }
         ).encode()
 
@@ -480,7 +520,12 @@ class DownloadServer:
 
     # links --------------------------------------------------------------------------------------------
     def publish(
-        self, session_id: str, variants: Mapping[str, bytes], thumbs: Mapping[str, bytes] | None = None
+        self,
+        session_id: str,
+        variants: Mapping[str, bytes],
+        thumbs: Mapping[str, bytes] | None = None,
+        *,
+        lang: str = "en",
     ) -> tuple[Link, str]:
         """Copy the variants into the session's download area and return (link, url).
 
@@ -488,6 +533,7 @@ class DownloadServer:
             session_id: a live session.
             variants: file name → image bytes (JPEG or PNG), in display order.
             thumbs: optional file name → thumbnail bytes (made with Pillow when absent).
+            lang: language of the phone page (the guest's kiosk language; PAGE_TEXT keys, else English).
         """
         if not variants:
             raise InputError("nothing to publish: give at least one image")
@@ -496,7 +542,15 @@ class DownloadServer:
                 raise InputError(f"bad variant name {name!r}: letters, digits, '.', '_', '-'")
         token = secrets.token_urlsafe(24)
         expires = self.clock() + self.cfg.link_minutes * 60.0
-        link = Link(session_id, _hash_token(token), expires, self.cfg.max_downloads, 0, tuple(variants))
+        link = Link(
+            session_id,
+            _hash_token(token),
+            expires,
+            self.cfg.max_downloads,
+            0,
+            tuple(variants),
+            lang=lang if lang in PAGE_TEXT else "en",
+        )
         for name, data in variants.items():
             thumb = (thumbs or {}).get(name) or make_thumbnail(data)
             self.store.write_file(session_id, "download", f"f-{name}", data, expires_at=expires)
@@ -573,6 +627,7 @@ class DownloadServer:
                     int(d["max_downloads"]),
                     int(d["downloads"]),
                     tuple(str(v) for v in d["variants"]),
+                    lang=str(d.get("lang", "en")) if d.get("lang") in PAGE_TEXT else "en",
                 )
             except (OSError, ValueError, KeyError, TypeError) as err:
                 log.warning("ignoring an unreadable download link of session %s: %s", f.session_id, err)
@@ -656,20 +711,22 @@ class DownloadServer:
     def _page(self, req: _Handler, link: Link, token: str) -> None:
         left_min = max(0, int((link.expires_at - self.clock()) // 60))
         left_dl = link.max_downloads - link.downloads
+        title, info, button = PAGE_TEXT[link.lang]
         items = []
         for name in link.variants:
             n = html.escape(name)
             items.append(
                 f'<div class="v"><img src="/d/{token}/t/{n}" alt="{n}">'
-                f'<a class="b" href="/d/{token}/f/{n}" download="{n}">Download {n}</a></div>'
+                f'<a class="b" href="/d/{token}/f/{n}" download="{n}">{html.escape(button)} {n}</a></div>'
             )
         page = (
-            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<!doctype html><html lang="{link.lang}"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
             '<meta name="referrer" content="no-referrer"><meta name="robots" content="noindex">'
-            f"<title>Your headshot</title><style>{_STYLE}</style></head><body>"
-            "<h1>Your headshot</h1>"
-            f"<p>This link works for {left_min} more minutes and {left_dl} more downloads; then the photos "
-            "are deleted from the kiosk.</p>" + "".join(items) + "</body></html>"
+            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1>"
+            f"<p>{html.escape(info.format(minutes=left_min, downloads=left_dl))}</p>"
+            + "".join(items)
+            + "</body></html>"
         )
         req._reply(200, "", None, page.encode(), "text/html; charset=utf-8")

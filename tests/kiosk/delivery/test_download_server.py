@@ -356,3 +356,15 @@ def test_png_variant_and_its_jpeg_thumbnail_carry_their_own_types(tmp_path: Path
         assert headers["content-type"] == "image/png"
         _, headers, body = request(server.port, "GET", f"/d/{token}/t/green.png")
         assert headers["content-type"] == "image/jpeg" and body.startswith(b"\xff\xd8")
+
+
+@pytest.mark.parametrize("lang", ["en", "es", "fr", "de", "pt", "zh", "xx"])
+def test_page_language(tmp_path: Path, lang: str) -> None:
+    from kiosk.delivery.download import PAGE_TEXT
+
+    store = SessionStore(tmp_path)
+    with DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0)) as server:
+        _, url = server.publish(store.create().id, {"a.jpg": jpeg((1, 2, 3))}, lang=lang)
+        page = request(server.port, "GET", "/d/" + url.rsplit("/", 1)[1])[2].decode()
+    want = lang if lang in PAGE_TEXT else "en"
+    assert f'<html lang="{want}">' in page and PAGE_TEXT[want][0] in page and PAGE_TEXT[want][2] in page
