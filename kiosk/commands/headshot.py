@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+from pathlib import Path
 from typing import Any
 
 
@@ -26,8 +27,9 @@ def run(args: argparse.Namespace) -> int:
     """Render the headshot and write it atomically."""
     from calibration.profile import profile_for_config
     from kiosk.config import load_config
+    from kiosk.delivery.provenance import encode_delivery
     from kiosk.errors import InputError
-    from kiosk.pipeline.imageio import encode_jpeg, load_image, write_atomic
+    from kiosk.pipeline.imageio import load_image, write_atomic
     from kiosk.pipeline.studio import StudioPipeline
 
     cfg = load_config(args.config)
@@ -37,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
     profile, calibration_notes = profile_for_config(cfg.calibration, cfg.data_dir)
     with StudioPipeline(cfg.models_dir, cfg.pipeline, profile=profile) as pipe:
         result = pipe.headshot(photo.bgr, style=args.style, fmt=args.fmt)
-    data = encode_jpeg(result.image, cfg.pipeline.jpeg_quality, source_type="edited",
-                       description=f"Studio headshot ({result.spec.name}, {result.style}) by Headshot Kiosk")
+    # XMP disclosure always; a signed C2PA manifest too when [delivery.provenance] names a key.
+    about = f"Studio headshot ({result.spec.name}, {result.style}) by Headshot Kiosk"
+    data = encode_delivery(result.image, "edited", cfg.delivery.provenance, cfg.pipeline.jpeg_quality,
+                           description=about, title=Path(args.output).name)
     try:
         out = write_atomic(args.output, data)
     except OSError as err:

@@ -1,0 +1,159 @@
+"""The delivery screen's ports (`kiosk.ui.delivery_port`) built from the config over the real services.
+
+`make_ports(cfg, store)` returns ``(downloads, printer)``:
+
+- downloads: a started :class:`~kiosk.delivery.download.DownloadServer` over the session store when
+  `[delivery.download] enabled` (the default); :class:`OfflineDownloads` when disabled; and, when the
+  server cannot listen (address not on this machine, port taken), :class:`DownloadsUnavailable`, which
+  offers no QR code and tells the operator why. The kiosk keeps running either way.
+- printer: a :class:`SessionPrinter` (a :class:`~kiosk.delivery.printing.PrinterPort` over
+  ``PrintService(cfg.delivery.printing, cfg.data_dir)``) when printing is configured: a queue or a CUPS
+  server is named in `[delivery.printing]`, or the local CUPS has a queue it would use by default.
+  Otherwise :class:`NoPrinter` (no print button). A configured printer that is offline or out of paper
+  stays a SessionPrinter: ``available()`` turns false and ``status()`` says why, until the cause clears.
+
+Call :func:`close_ports` at shutdown: it stops the server and closes a store that make_ports opened.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from kiosk.delivery.download import DownloadServer
+from kiosk.delivery.printing import NoPrinter as NoCupsPrinter
+from kiosk.delivery.printing import PrinterPort, PrintError, PrintService
+from kiosk.errors import InputError
+from kiosk.session.store import SessionStore
+from kiosk.ui.delivery_port import Downloads, NoPrinter, OfflineDownloads, Printer
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DownloadsUnavailable", "SessionPrinter", "close_ports", "make_ports", "printing_configured"]
+
+
+class DownloadsUnavailable(OfflineDownloads):
+    """The download server is enabled but could not start: no QR code, and the operator sees why."""
+
+    def __init__(self, reason: str) -> None:
+        """Remember the reason (one line, no guest data)."""
+        self.reason = reason
+
+    def status(self) -> str:
+        """The reason, for the operator menu."""
+        return f"phone download off: {self.reason}"
+
+
+class StoreDownloads:
+    """The DownloadServer as the Downloads port, owning the store when make_ports opened it."""
+
+    def __init__(self, server: DownloadServer, own_store: bool) -> None:
+        """Wrap a started server."""
+        self.server = server
+        self.own_store = own_store
+
+    def offer(self, session_id: str, files: dict[str, Path]) -> str | None:
+        """Publish the session's result files; the URL for the QR code."""
+        return self.server.offer(session_id, files)
+
+    def withdraw(self, session_id: str) -> None:
+        """Stop offering them (session cleanup)."""
+        self.server.withdraw(session_id)
+
+    def status(self) -> str:
+        """One line for the operator."""
+        return self.server.status()
+
+    def close(self) -> None:
+        """Stop the server; close the store when it is ours."""
+        self.server.stop()
+        if self.own_store:
+            self.server.store.close()
+
+
+class SessionPrinter(PrinterPort):
+    """A PrinterPort whose per-guest copy allowance starts afresh for each session.
+
+    The delivery screen prints files from the session's own folder, so a file from another folder means
+    another guest: the allowance is renewed then (the app may also call new_session() itself).
+    """
+
+    def __init__(self, service: PrintService, layout: str | None = None) -> None:
+        """Wrap the service; no session yet."""
+        super().__init__(service, layout)
+        self._session_key: Path | None = None
+
+    def print_file(self, path: Path, copies: int = 1) -> str:
+        """Print for the session owning path (renewing the allowance for a new session)."""
+        key = Path(path).resolve().parent
+        if key != self._session_key:
+            self.new_session()
+            self._session_key = key
+        return super().print_file(path, copies)
+
+    def close(self) -> None:
+        """Stop following jobs (kiosk shutdown); queued jobs stay in CUPS."""
+        self.service.stop()
+        self.join(2.0)
+
+
+def printing_configured(cfg: Any) -> bool:
+    """Whether the kiosk should offer printing: a queue or server named, or a usable local default."""
+    pc = cfg.delivery.printing
+    if pc.printer or pc.server:
+        return True
+    try:
+        import cups  # noqa: F401  # reason: probe only; PrintService imports it itself
+    except ImportError:
+        return False
+    try:
+        PrintService(pc, cfg.data_dir).resolve()
+    except (NoCupsPrinter, PrintError, InputError) as err:
+        log.info("no printer: %s", err)
+        return False
+    return True
+
+
+def make_ports(cfg: Any, store: SessionStore | None = None) -> tuple[Downloads, Printer]:
+    """The delivery screen's (downloads, printer) for this config.
+
+    Args:
+        cfg: the KioskConfig.
+        store: the kiosk's session store; None opens one on cfg.data_dir (closed by close_ports()).
+    """
+    downloads: Downloads
+    dl_cfg = cfg.delivery.download
+    if not dl_cfg.enabled:
+        downloads = OfflineDownloads()
+    else:
+        own = store is None
+        try:
+            st = store if store is not None else SessionStore(cfg.data_dir, cfg.retention)
+        except InputError as err:
+            log.warning("phone download off: %s", err)
+            downloads = DownloadsUnavailable(str(err))
+        else:
+            try:
+                server = DownloadServer(st, dl_cfg).start()
+            except InputError as err:
+                log.warning("phone download off: %s", err)
+                if own:
+                    st.close()
+                downloads = DownloadsUnavailable(str(err))
+            else:
+                downloads = StoreDownloads(server, own)
+    printer: Printer
+    if printing_configured(cfg):
+        printer = SessionPrinter(PrintService(cfg.delivery.printing, cfg.data_dir))
+    else:
+        printer = NoPrinter()
+    return downloads, printer
+
+
+def close_ports(downloads: Downloads, printer: Printer) -> None:
+    """Shut the ports down (stop the server, release the store, stop following print jobs)."""
+    for port in (downloads, printer):
+        close = getattr(port, "close", None)
+        if callable(close):
+            close()

@@ -1,0 +1,171 @@
+"""The delivery screen's ports from the config: a real download server over HTTP, a real private cupsd."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cups_harness import CupsServer, unavailable_reason  # reason: test helper beside this file
+
+from kiosk.config import parse_config  # reason: after the helper path is set
+from kiosk.delivery.adapters import (  # reason: as above
+    DownloadsUnavailable,
+    SessionPrinter,
+    StoreDownloads,
+    close_ports,
+    make_ports,
+)
+from kiosk.delivery.printing import JobState  # reason: as above
+from kiosk.session.store import SessionStore  # reason: as above
+from kiosk.ui.delivery_port import NoPrinter, OfflineDownloads, make_delivery  # reason: as above
+
+
+def jpeg_file(path: Path, color: tuple[int, int, int] = (90, 120, 160)) -> Path:
+    out = io.BytesIO()
+    Image.new("RGB", (600, 800), color).save(out, "JPEG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def get(url: str) -> tuple[int, bytes]:
+    rest = url.split("://", 1)[1]
+    hostport, _, path = rest.partition("/")
+    host, _, port = hostport.rpartition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/" + path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def no_cups(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Point libcups at a socket nobody listens on, so no system CUPS leaks into the test."""
+    monkeypatch.setenv("CUPS_SERVER", str(tmp_path / "no-cups.sock"))
+
+
+def config(tmp_path: Path, **delivery: object) -> object:
+    return parse_config({"data_dir": str(tmp_path / "data"), "delivery": delivery})
+
+
+def test_download_disabled_and_no_printer_give_the_offline_ports(tmp_path: Path, no_cups: None) -> None:
+    cfg = config(tmp_path, download={"enabled": False})
+    downloads, printer = make_ports(cfg)
+    assert isinstance(downloads, OfflineDownloads) and isinstance(printer, NoPrinter)
+    assert downloads.offer("a" * 32, {"portrait": tmp_path / "x.jpg"}) is None
+    assert not printer.available() and "no printer" in printer.status()
+
+
+def test_download_server_serves_the_offered_files_until_withdrawn(tmp_path: Path, no_cups: None) -> None:
+    cfg = config(tmp_path, download={"port": 0})
+    with SessionStore(tmp_path / "data") as store:
+        downloads, printer = make_ports(cfg, store)
+        try:
+            assert isinstance(downloads, StoreDownloads) and isinstance(printer, NoPrinter)
+            sid = "b" * 32
+            url = downloads.offer(sid, {"portrait": jpeg_file(tmp_path / "sess" / sid / "portrait.jpg")})
+            assert url is not None and url.startswith("http://127.0.0.1:")
+            status, page = get(url)
+            assert status == 200 and b"portrait.jpg" in page
+            status, body = get(url + "/f/portrait.jpg")
+            assert status == 200 and body.startswith(b"\xff\xd8\xff")
+            assert "1 live links" in downloads.status()
+            downloads.withdraw(sid)
+            assert get(url)[0] in (404, 410)
+            assert not store.files_of_kind("download"), "withdrawn copies are deleted"
+        finally:
+            close_ports(downloads, printer)
+
+
+def test_make_ports_opens_its_own_store_and_closes_it(tmp_path: Path, no_cups: None) -> None:
+    cfg = config(tmp_path, download={"port": 0})
+    downloads, printer = make_ports(cfg)
+    assert isinstance(downloads, StoreDownloads) and downloads.own_store
+    close_ports(downloads, printer)
+    assert downloads.server.store._lock_fd == -1, "the store make_ports opened is closed"
+
+
+def test_a_port_in_use_keeps_the_kiosk_running_without_download(tmp_path: Path, no_cups: None) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = config(tmp_path, download={"port": port})
+        downloads, _ = make_ports(cfg)
+    assert isinstance(downloads, DownloadsUnavailable)
+    assert downloads.offer("c" * 32, {}) is None
+    assert f"127.0.0.1:{port}" in downloads.status() and "delivery.download" in downloads.status()
+
+
+def test_the_ui_factory_uses_these_ports(tmp_path: Path, no_cups: None) -> None:
+    cfg = config(tmp_path, download={"port": 0})
+    downloads, printer = make_delivery(cfg)
+    try:
+        assert isinstance(downloads, StoreDownloads) and isinstance(printer, NoPrinter)
+    finally:
+        close_ports(downloads, printer)
+
+
+@pytest.fixture(scope="module")
+def cups_server() -> Iterator[CupsServer]:
+    why = unavailable_reason()
+    if why:
+        pytest.skip(why)
+    server = CupsServer()
+    server.start()
+    try:
+        server.add_pdf_queue("adapt")
+        yield server
+    finally:
+        server.stop()
+
+
+def test_configured_printer_prints_and_renews_the_allowance_per_session(
+    cups_server: CupsServer, tmp_path: Path
+) -> None:
+    queue = f"{cups_server.tag}adapt"
+    cfg = config(
+        tmp_path,
+        download={"enabled": False},
+        printing={"server": str(cups_server.socket), "printer": queue, "copies_per_session": 1,
+                  "poll_interval_ms": 50},
+    )
+    downloads, printer = make_ports(cfg)
+    assert isinstance(printer, SessionPrinter)
+    try:
+        assert printer.available() and printer.paper_left() == 400
+        first = jpeg_file(tmp_path / "s1" / "portrait.jpg")
+        printer.print_file(first)
+        with pytest.raises(Exception, match=r"(?i)cop"):
+            printer.print_file(first)  # one copy per session
+        printer.print_file(jpeg_file(tmp_path / "s2" / "portrait.jpg"))  # the next guest may print
+        assert printer.join(90), "both jobs followed to their end"
+        states = [o.state for o in printer.outcomes if not isinstance(o, BaseException)]
+        assert states == [JobState.COMPLETED, JobState.COMPLETED], printer.outcomes
+        assert printer.paper_left() == 398
+        cups_server.lp("cupsdisable", queue)
+        try:
+            assert not printer.available() and "paused" in printer.status()
+        finally:
+            cups_server.lp("cupsenable", queue)
+        assert printer.available(), "recovers once the queue is enabled again"
+    finally:
+        close_ports(downloads, printer)
+
+
+def test_unreachable_configured_cups_is_a_printer_that_is_not_available(tmp_path: Path) -> None:
+    cfg = config(tmp_path, download={"enabled": False}, printing={"server": str(tmp_path / "gone.sock")})
+    _, printer = make_ports(cfg)
+    assert isinstance(printer, SessionPrinter)
+    assert not printer.available() and "cannot reach CUPS" in printer.status()
