@@ -277,6 +277,12 @@ class Journal:
         with self._tx() as db:
             db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
+    def forget_deleted_before(self, cutoff: float) -> int:
+        """Drop the rows of sessions deleted before cutoff (wall-clock seconds); return how many."""
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM sessions WHERE step = 'deleted' AND updated_at <= ?", (cutoff,))
+            return int(cur.rowcount)
+
     # files --------------------------------------------------------------------------------------------
     def file_intent(self, rec: FileRecord) -> None:
         """Record a file about to be written (state 'writing'), replacing an older row of that name."""

@@ -526,10 +526,7 @@ class SessionStore:
                         report.sessions += self.remove_file(s.id, f.kind, f.name).sessions
                 if s.step is Step.DELIVERED and pol.delete_on_delivery:
                     report.add(self._end_session(s.id))
-            cutoff = now - pol.keep_journal_days * 86400.0
-            for s in self.journal.sessions(live_only=False):
-                if s.step is Step.DELETED and s.updated_at <= cutoff:
-                    self.journal.forget(s.id)
+            self.journal.forget_deleted_before(now - pol.keep_journal_days * 86400.0)
         if report.sessions or report.files:
             log.info("retention: removed %d sessions, %d files", report.sessions, report.files)
         return report
