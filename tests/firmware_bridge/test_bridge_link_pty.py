@@ -31,8 +31,10 @@ from firmware_bridge.errors import (
 )
 from firmware_bridge.messages import SCENE_LEVELS, AckMsg, EventAckMsg, SetLightMsg
 
-FAST = LinkConfig(ack_timeout_ms=40, heartbeat_ms=40, device_timeout_ms=300, lost_after_ms=250,
-                  backoff_initial_ms=10, backoff_max_ms=100, command_deadline_ms=3000)
+# short enough that heartbeat loss shows within a second, long enough that a loaded 2-core CI machine
+# does not starve a heartbeat into a false loss
+FAST = LinkConfig(ack_timeout_ms=60, heartbeat_ms=100, device_timeout_ms=1000, lost_after_ms=800,
+                  backoff_initial_ms=10, backoff_max_ms=100, command_deadline_ms=4000)
 
 
 def _client(url: str, config: LinkConfig = FAST) -> BridgeClient:
