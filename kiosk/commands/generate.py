@@ -53,11 +53,13 @@ def run(args: argparse.Namespace) -> int:
     """Render the headshot, write it atomically, say whether it is generative or the studio fallback."""
     from pathlib import Path
 
+    from calibration.profile import profile_for_config
     from kiosk.config import load_config
+    from kiosk.delivery.provenance import encode_delivery
     from kiosk.errors import InputError
     from kiosk.generation.local import LocalGenerator
     from kiosk.pipeline.generative import GenerativePipeline
-    from kiosk.pipeline.imageio import encode_jpeg, load_image, write_atomic
+    from kiosk.pipeline.imageio import load_image, write_atomic
     from kiosk.pipeline.studio import StudioPipeline
     from models.diffusion.pack import load_pack
 
@@ -86,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--steps {steps} × --strength {strength} runs no step: raise either")
         generator = LocalGenerator(pack_dir, gcfg.runtime)
 
-    with StudioPipeline(cfg.models_dir, cfg.pipeline) as studio:
+    profile, calibration_notes = profile_for_config(cfg.calibration, cfg.data_dir)
+    with StudioPipeline(cfg.models_dir, cfg.pipeline, profile=profile) as studio:
         pipe = GenerativePipeline(studio, generator, reason, identity_min_ssim=gcfg.identity_min_ssim)
         result = pipe.headshot(
             photo.bgr,
@@ -100,11 +103,14 @@ def run(args: argparse.Namespace) -> int:
     if args.no_fallback and not result.generated:
         print(f"kiosk: generation did not run: {result.fallback_reason}", file=sys.stderr)  # noqa: T201  # reason: CLI output
         return 1
-    data = encode_jpeg(
+    # XMP disclosure always (ai-composite when generated); a signed C2PA manifest when configured.
+    data = encode_delivery(
         result.image,
+        result.source_type,
+        cfg.delivery.provenance,
         cfg.pipeline.jpeg_quality,
-        source_type=result.source_type,
         description=result.description(),
+        title=Path(args.output).name,
     )
     try:
         out = write_atomic(args.output, data)
@@ -112,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         why = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
         raise InputError(f"{args.output}: cannot write the headshot: {why}") from err
     h, w = result.image.shape[:2]
-    notes = photo.notes + result.notes
+    notes = photo.notes + calibration_notes + result.notes
     if args.json:
         print(  # noqa: T201  # reason: CLI output
             json.dumps(
