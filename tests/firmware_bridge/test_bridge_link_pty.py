@@ -14,6 +14,7 @@ from firmware_bridge.client import (
     Button,
     ButtonPressed,
     CameraOutput,
+    DeviceRebooted,
     EventsLost,
     LensPattern,
     LinkConfig,
@@ -29,7 +30,7 @@ from firmware_bridge.errors import (
     ProtocolMismatch,
     QueueFull,
 )
-from firmware_bridge.messages import SCENE_LEVELS, AckMsg, EventAckMsg, SetLightMsg
+from firmware_bridge.messages import SCENE_LEVELS, AckMsg, EventAckMsg, HeartbeatReplyMsg, SetLightMsg
 
 # short enough that heartbeat loss shows within a second, long enough that a loaded 2-core CI machine
 # does not starve a heartbeat into a false loss
@@ -280,3 +281,28 @@ def test_listeners_may_call_the_client(sim_url: str) -> None:
         sim.get_sim(sim_url).press(Button.START)
         wait_for(lambda: done, what="the listener's blocking command")
         assert sim.get_sim(sim_url).snapshot().levels == list(SCENE_LEVELS[Scene.FRAMING])
+
+
+def test_late_heartbeats_degrade_the_link_then_it_recovers(sim_url: str) -> None:
+    states: list[LinkState] = []
+    config = LinkConfig(ack_timeout_ms=60, heartbeat_ms=100, device_timeout_ms=2000, lost_after_ms=1500,
+                        recover_ms=300, backoff_initial_ms=10)
+    with _client(sim_url, config) as bridge:
+        bridge.on_state(states.append)
+        sim.get_sim(sim_url).drop_tx(4, HeartbeatReplyMsg.TYPE)  # 400 ms of silence, under lost_after_ms
+        wait_for(lambda: LinkState.DEGRADED in states, what="DEGRADED")
+        wait_for(lambda: states[-1] is LinkState.READY, what="READY again")
+        assert LinkState.LOST not in states and bridge.stats["reconnects"] == 0
+
+
+def test_a_rebooted_board_is_noticed_and_used_again(sim_url: str) -> None:
+    events: list[object] = []
+    with _client(sim_url) as bridge:
+        bridge.on_event(events.append)
+        first = bridge.info
+        board = sim.get_sim(sim_url)
+        board.reboot(boot_id=12345)
+        wait_for(lambda: any(isinstance(e, DeviceRebooted) for e in events), what="DeviceRebooted")
+        assert first is not None and bridge.info is not None and bridge.info.boot_id == 12345 != first.boot_id
+        bridge.set_light(0, 50, max_ms=60_000)
+        assert board.snapshot().levels[0] == 50
