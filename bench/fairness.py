@@ -55,7 +55,7 @@ def main() -> None:
             result = pipe.headshot(bgr, style="studio-grey", fmt="portrait", analysis=analysis)
             elapsed = (time.perf_counter() - t0) * 1000
             floor_t0 = time.perf_counter()
-            ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            _ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
             cv2.imdecode(buf, cv2.IMREAD_COLOR)
             floor = (time.perf_counter() - floor_t0) * 1000
             lab_in = skin_lab(bgr, analysis.face)
@@ -87,7 +87,9 @@ def main() -> None:
         "group_mean_delta_L": group_means,
         "group_count": {g: len(v) for g, v in groups.items()},
         "group_deviation_from_others": deviation,
-        "spread_of_group_means": round(max(group_means.values()) - min(group_means.values()), 2) if group_means else 0,
+        "spread_of_group_means": (
+            round(max(group_means.values()) - min(group_means.values()), 2) if group_means else 0
+        ),
         "targets_met": {
             "retouch_delta_e2000_le_2": worst_de <= 2.0,
             "group_mean_delta_L_within_2_of_others": all(v <= 2.0 for v in deviation.values()),
@@ -97,7 +99,8 @@ def main() -> None:
         print(f"{'portrait':48} {'group':13} {'ITA°':>6} {'ΔE ret':>7} {'ΔL*':>6}")
         for r in rows:
             if r.get("usable"):
-                print(f"{r['portrait']:48} {r['group']:13} {r['ita_deg']:>6} {r['retouch_delta_e2000']:>7} {r['delta_L']:>6}")
+                de, dl = r["retouch_delta_e2000"], r["delta_L"]
+                print(f"{r['portrait']:48} {r['group']:13} {r['ita_deg']:>6} {de:>7} {dl:>6}")
             else:
                 print(f"{r['portrait']:48} {'-':13} {'':>6} {'':>7} {'':>6}  ({r['reason']})")
         print()

@@ -48,7 +48,7 @@ def main() -> None:
         for frame in clip:
             t0 = time.perf_counter()
             faces = det.detect(frame)
-            hint, _box = guide(faces, frame.shape[1], frame.shape[0], targets)
+            guide(faces, frame.shape[1], frame.shape[0], targets)
             per_frame.append((time.perf_counter() - t0) * 1000)
             found += bool(faces)
     floor = []

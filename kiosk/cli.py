@@ -52,11 +52,9 @@ def _translate(err: BaseException) -> tuple[int, str]:
 
     if isinstance(err, CalibrationError):
         return err.exit_code, str(err)
-    try:
-        from firmware_bridge.errors import BridgeError
-    except ImportError:  # the bridge package may be trimmed from a minimal install
-        BridgeError = ()  # type: ignore[assignment,misc]  # reason: keep isinstance() valid
-    if BridgeError and isinstance(err, BridgeError):
+    from firmware_bridge.errors import BridgeError
+
+    if isinstance(err, BridgeError):
         return 2, str(err)
     return 1, f"internal error: {type(err).__name__}: {err} (run with -v for the traceback)"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calibration.config import CalibrationConfig
@@ -52,14 +52,17 @@ class PipelineConfig(Strict):
         150.0, ge=1.0, le=400.0, description="Inputs above this many megapixels are refused (decompression bombs)."
     )
     min_face_px: int = Field(
-        56, ge=16, le=1000, description="Smallest usable face height in the input, px; below it the guest is asked to come closer."
+        56, ge=16, le=1000,
+        description="Smallest usable face height in the input, px; below it the guest is asked to come closer.",
     )
 
 
 class KioskConfig(Strict):
     """The whole kiosk configuration (kiosk.toml)."""
 
-    data_dir: Path = Field(default_factory=default_data_dir, description="Folder holding sessions, journal, models and calibration.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="Folder holding sessions, journal, models and calibration."
+    )
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="Studio pipeline defaults.")
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig, description="When guest data is deleted (at delivery; 24 h cap)."

@@ -204,7 +204,7 @@ class ModelStore:
 
     def _download(self, url: str, timeout_s: float = 60.0) -> bytes:
         try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310  # reason: scheme checked by caller
+            with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # reason: scheme checked by caller
                 return bytes(resp.read())
         except OSError as err:
             raise ModelFetchError(f"download of {url} failed: {err}") from err

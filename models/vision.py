@@ -114,7 +114,7 @@ class Face:
         return float(np.hypot(lx - rx, ly - ry))
 
     def scaled(self, s: float, dx: float = 0.0, dy: float = 0.0) -> Face:
-        """This face with coordinates multiplied by s, then shifted by (dx, dy)."""
+        """The face with coordinates multiplied by s, then shifted by (dx, dy)."""
         return Face(
             self.x * s + dx, self.y * s + dy, self.w * s, self.h * s, self.score,
             {k: (x * s + dx, y * s + dy) for k, (x, y) in self.keypoints.items()},

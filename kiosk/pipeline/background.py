@@ -84,18 +84,21 @@ def render_background(
             raise ValueError("the custom style needs a background image")
         ch, cw = custom.shape[:2]
         scale = max(w / cw, h / ch)
-        fitted = cv2.resize(custom, (max(w, round(cw * scale)), max(h, round(ch * scale))), interpolation=cv2.INTER_AREA)
+        size_fit = (max(w, round(cw * scale)), max(h, round(ch * scale)))
+        fitted = cv2.resize(custom, size_fit, interpolation=cv2.INTER_AREA)
         oy, ox = (fitted.shape[0] - h) // 2, (fitted.shape[1] - w) // 2
         return cv2.GaussianBlur(fitted[oy : oy + h, ox : ox + w], (0, 0), max(w, h) / 400.0)
     raise ValueError(f"unknown style '{style}' (choose one of: {', '.join(STYLES)})")
 
 
-def composite(photo: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
+def composite(
+    photo: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray, small: np.ndarray | None = None
+) -> np.ndarray:
     """Guest over backdrop; soft edges have the old background's colour removed (no halo in hair).
 
     Only the soft edge (a few per cent of the pixels) needs un-mixing, F = (I − (1 − α)·B_old) / α,
     with B_old the photo's own background spread inwards by a normalised blur at quarter resolution;
-    everything else is one vectorised blend.
+    everything else is one vectorised blend. `small` is the photo at quarter size, if the caller has it.
     """
     h, w = alpha.shape
     flat_alpha = alpha.reshape(-1)
@@ -104,10 +107,11 @@ def composite(photo: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray) -> np.
     if idx.size:
         q = 4
         sw, sh = max(4, w // q), max(4, h // q)
-        small = downscale(photo, (sw, sh)).astype(np.float32)
+        small_f = (small if small is not None and small.shape[:2] == (sh, sw)
+                   else downscale(photo, (sw, sh))).astype(np.float32)
         weight = cv2.resize((alpha < 0.35).astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
         sigma = max(0.5, max(h, w) / 60.0 / q)
-        num = cv2.GaussianBlur(small * weight[..., None], (0, 0), sigma)
+        num = cv2.GaussianBlur(small_f * weight[..., None], (0, 0), sigma)
         den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
         old_small = num / np.maximum(den, 1e-3)
         ys, xs = np.divmod(idx, w)
@@ -117,4 +121,4 @@ def composite(photo: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray) -> np.
         un_mixed = (src - (1.0 - a) * old) / np.maximum(a, 0.08)
         fg = photo.copy()
         fg.reshape(-1, 3)[idx] = np.clip(un_mixed + 0.5, 0, 255).astype(np.uint8)
-    return cv2.blendLinear(fg, backdrop, alpha, cv2.subtract(1.0, alpha))
+    return cv2.blendLinear(fg, backdrop, alpha, 1.0 - alpha)

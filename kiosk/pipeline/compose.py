@@ -10,7 +10,6 @@ import numpy as np
 from kiosk.pipeline.formats import FormatSpec
 from models.vision import Face
 
-
 MAX_FILL_ZOOM = 1.5
 
 

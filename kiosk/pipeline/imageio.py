@@ -88,9 +88,10 @@ def _is_srgb(icc: bytes | None) -> bool:
 def _to_srgb(rgb: Image.Image, icc: bytes) -> Image.Image:
     try:
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(rgb, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        converted = ImageCms.profileToProfile(rgb, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
     except (OSError, ImageCms.PyCMSError):
         return rgb
+    return converted if converted is not None else rgb
 
 
 def load_image(
@@ -141,7 +142,7 @@ def load_image(
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), reduce_flag)
         if bgr is None:
             raise InputError(f"{name}: the JPEG data is corrupt and cannot be decoded")
-        if not _is_srgb(icc):
+        if icc and not _is_srgb(icc):
             rgb = _to_srgb(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), icc)
             bgr = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
             notes.append("converted from the embedded colour profile to sRGB")
@@ -157,7 +158,7 @@ def _load_with_pillow(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             img.load()
             orientation = img.getexif().get(0x0112, 1)
             img = ImageOps.exif_transpose(img) or img

@@ -15,7 +15,7 @@ import numpy as np
 
 from kiosk.pipeline.colour import bgr_to_lab
 from kiosk.pipeline.skin import face_roi, skin_mask
-from models.vision import Face
+from models.vision import Face, downscale
 
 # Skin of every tone sits in a narrow CIELAB hue band (roughly 30–70°); outside it, the light has a cast.
 SKIN_HUE_BAND = (30.0, 70.0)
@@ -49,6 +49,7 @@ def estimate(
     valid: np.ndarray | None = None,
     roi: tuple[int, int, int, int] | None = None,
     mask: np.ndarray | None = None,
+    small: np.ndarray | None = None,
 ) -> LightCorrection:
     """Decide exposure and white-balance gains for a photo with the guest's face at `face`.
 
@@ -58,6 +59,7 @@ def estimate(
         valid: where bgr holds photo pixels (float32 0..1), to keep filled borders out of the statistics.
         roi: the face region the mask covers (default face_roi(face, grow=0)).
         mask: skin_mask over roi, if the caller already has it.
+        small: a downscaled copy of bgr for the frame statistics, if the caller has one.
     """
     roi = roi or face_roi(face, bgr.shape, grow=0.0)
     x0, y0, x1, y1 = roi
@@ -83,10 +85,11 @@ def estimate(
         luma = np.array([0.0722, 0.7152, 0.2126])  # Rec.709 weights for B, G, R in linear light
         gains /= float((gains * mean_lin * luma).sum() / max(float((mean_lin * luma).sum()), 1e-6))
     # Exposure from the frame's highlights (the 99th percentile of luma), never from skin lightness.
-    small = cv2.resize(bgr, (min(320, bgr.shape[1]), min(320, bgr.shape[0])), interpolation=cv2.INTER_AREA)
+    if small is None:
+        small = downscale(bgr, (max(1, bgr.shape[1] // 4), max(1, bgr.shape[0] // 4)))
     luma8 = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-    if valid is not None:
-        vsmall = cv2.resize(valid, (luma8.shape[1], luma8.shape[0]), interpolation=cv2.INTER_AREA) > 0.5
+    if valid is not None and valid.min() < 0.5:
+        vsmall = cv2.resize(valid, (luma8.shape[1], luma8.shape[0]), interpolation=cv2.INTER_NEAREST) > 0.5
         luma8 = luma8[vsmall] if vsmall.any() else luma8
     p99 = float(np.percentile(luma8, 99))
     exposure = 1.0

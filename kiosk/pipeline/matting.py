@@ -12,7 +12,14 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
     return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
 
 
-def guided_filter(guide_bgr: np.ndarray, src: np.ndarray, radius: int, eps: float, subsample: int = 4) -> np.ndarray:
+def guided_filter(
+    guide_bgr: np.ndarray,
+    src: np.ndarray,
+    radius: int,
+    eps: float,
+    subsample: int = 4,
+    pyramid: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Fast colour guided filter (He et al. 2010/2015): edge-aware upsampling of src along guide's edges.
 
     Args:
@@ -21,10 +28,14 @@ def guided_filter(guide_bgr: np.ndarray, src: np.ndarray, radius: int, eps: floa
         radius: window radius at full resolution, px.
         eps: regularisation (larger: smoother), in (0..1 intensity)².
         subsample: the coefficients are computed at 1/subsample resolution.
+        pyramid: the guide at 1/2 and 1/subsample resolution, if the caller already has them.
     """
     h, w = guide_bgr.shape[:2]
     sw, sh = max(1, w // subsample), max(1, h // subsample)
-    guide_small = downscale(guide_bgr, (sw, sh)).astype(np.float32) * (1.0 / 255.0)
+    if pyramid is not None and pyramid[1].shape[:2] == (sh, sw):
+        guide_small = pyramid[1].astype(np.float32) * (1.0 / 255.0)
+    else:
+        guide_small = downscale(guide_bgr, (sw, sh)).astype(np.float32) * (1.0 / 255.0)
     p = downscale(src, (sw, sh)) if src.shape[1] > sw else cv2.resize(src, (sw, sh), interpolation=cv2.INTER_LINEAR)
     r = max(1, radius // subsample)
     mean_i = _box(guide_small, r)
@@ -54,7 +65,10 @@ def guided_filter(guide_bgr: np.ndarray, src: np.ndarray, radius: int, eps: floa
     # q = a·I + b is applied at half the guide's resolution (a strand of hair is still a pixel wide
     # there) and the result upsampled: a quarter of the memory traffic of a full-size pass.
     aw, ah = max(1, w // 2), max(1, h // 2)
-    guide_half = downscale(guide_bgr, (aw, ah))
+    if pyramid is not None and pyramid[0].shape[:2] == (ah, aw):
+        guide_half = pyramid[0]
+    else:
+        guide_half = downscale(guide_bgr, (aw, ah))
     planes = [cv2.resize(_box(c, r) * scale, (aw, ah), interpolation=cv2.INTER_LINEAR)
               for c, scale in ((a0, 1 / 255.0), (a1, 1 / 255.0), (a2, 1 / 255.0), (b, 1.0))]
     out = planes[3]
@@ -63,19 +77,25 @@ def guided_filter(guide_bgr: np.ndarray, src: np.ndarray, radius: int, eps: floa
     return cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def refine_matte(bgr: np.ndarray, coarse: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+def refine_matte(
+    bgr: np.ndarray,
+    coarse: np.ndarray,
+    valid: np.ndarray | None = None,
+    pyramid: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Full-resolution alpha (float32 0..1) from a coarse person mask, following hair and edges.
 
     Args:
         bgr: the image the mask belongs to, BGR uint8.
         coarse: person confidence at any resolution, float32 0..1.
         valid: where the image holds real photo pixels (0 outside the photo), float32 0..1.
+        pyramid: bgr at 1/2 and 1/4 resolution, if the caller already has them.
     """
     h, w = bgr.shape[:2]
     radius = max(4, round(max(h, w) / 90))
-    alpha = guided_filter(bgr, coarse, radius=radius, eps=2e-3, subsample=4)
+    alpha = guided_filter(bgr, coarse, radius=radius, eps=2e-3, subsample=4, pyramid=pyramid)
     # Gentle contrast: solid inside, solid outside, soft only where the guide says the edge is soft.
-    alpha = cv2.max(cv2.min(cv2.multiply(cv2.subtract(alpha, 0.12), 1.0 / 0.76), 1.0), 0.0)
+    alpha = np.clip((alpha - 0.12) * (1.0 / 0.76), 0.0, 1.0)
     if valid is not None:
         alpha = cv2.multiply(alpha, valid)
     return alpha

@@ -52,5 +52,5 @@ def retouch(
     if total > 1.0:
         drift = np.tensordot(weight, diff, axes=([0, 1], [0, 1])) / total
         smooth = np.clip(smooth.astype(np.int16) - np.round(drift).astype(np.int16), 0, 255).astype(np.uint8)
-    out[y0:y1, x0:x1] = cv2.blendLinear(smooth, patch, weight, cv2.subtract(1.0, weight))
+    out[y0:y1, x0:x1] = cv2.blendLinear(smooth, patch, weight, 1.0 - weight)
     return out

@@ -15,13 +15,13 @@ import numpy as np
 from kiosk.config import PipelineConfig
 from kiosk.errors import InputError, NoUsableFace
 from kiosk.pipeline import background, compose, light, retouch
+from kiosk.pipeline.colour import delta_e2000, mean_lab
 from kiosk.pipeline.formats import FormatSpec, get_format
 from kiosk.pipeline.framing import Assessment, assess, refine_eyes
-from kiosk.pipeline.colour import delta_e2000, mean_lab
 from kiosk.pipeline.matting import refine_matte
 from kiosk.pipeline.skin import face_roi, skin_mask
 from models.store import ModelStore
-from models.vision import Face, FaceDetector, SelfieSegmenter
+from models.vision import Face, FaceDetector, SelfieSegmenter, downscale
 
 
 @dataclass
@@ -195,14 +195,19 @@ class StudioPipeline:
                 notes.append("the photo ends inside the frame: the backdrop fills the gap")
             report("compose", 0.3)
             with timer.stage("matte"):
-                coarse = self.segmenter().segment(cell)
-                alpha = refine_matte(cell, coarse, valid)
+                # One small pyramid serves the segmenter, the guided filter and the compositor.
+                ch_, cw_ = cell.shape[:2]
+                half = downscale(cell, (cw_ // 2, ch_ // 2))
+                quarter = downscale(half, (cw_ // 4, ch_ // 4))
+                coarse = self.segmenter().segment(quarter)
+                alpha = refine_matte(cell, coarse, valid, pyramid=(half, quarter))
             report("matte", 0.55)
             with timer.stage("light"):
                 roi = face_roi(out_face, cell.shape, grow=retouch.ROI_GROW)
                 skin = skin_mask(cell, out_face, roi)
-                corr = light.estimate(cell, out_face, valid, roi, skin)
+                corr = light.estimate(cell, out_face, valid, roi, skin, small=quarter)
                 cell = light.apply(cell, corr)
+                quarter = light.apply(quarter, corr)
             with timer.stage("retouch"):
                 before = cell
                 cell = retouch.retouch(cell, out_face, self.config.retouch_strength, skin)
@@ -215,7 +220,7 @@ class StudioPipeline:
                     style, spec.cell, brand_bgr=background.hex_to_bgr(self.config.brand_color),
                     custom=self._custom_background() if style == "custom" else None, photo=cell, alpha=alpha,
                 )
-                cell = background.composite(cell, alpha, backdrop)
+                cell = background.composite(cell, alpha, backdrop, small=quarter)
                 image = compose.place_cells([cell] * spec.copies, spec)
                 mask = alpha
                 if spec.page is not None:
