@@ -1,0 +1,226 @@
+"""Running as an appliance: systemd readiness and watchdog (sd_notify), and the rotating log file.
+
+sd_notify is the raw protocol, no library: one datagram of ``KEY=VALUE`` lines to the unix socket named by
+``$NOTIFY_SOCKET`` (a path, or ``@name`` for the abstract namespace). Outside systemd the variable is unset
+and every call is a no-op. Use (``kiosk run``)::
+
+    wd = Watchdog(Notifier.from_env(), healthy=lambda: controller.healthy)
+    ...                              # build the UI
+    wd.ready("attract screen up")    # READY=1 once the first frame is on screen
+    Clock.schedule_interval(lambda dt: wd.beat(status_line()), 1.0)   # the UI clock
+    ...
+    wd.stopping()
+
+``WATCHDOG=1`` goes out only from :meth:`Watchdog.beat`, i.e. only while the main loop runs, at most every
+half ``WatchdogSec`` (``$WATCHDOG_USEC``), and only while the health checks pass: a frozen UI thread or a
+failing check stops the pings and systemd restarts the kiosk (``Restart=on-failure``).
+
+Logs: systemd's journal keeps stderr (rotated by journald). ``setup_file_logging`` adds a
+:class:`logging.handlers.RotatingFileHandler` (5 × 5 MiB by default) in ``<data_dir>/logs/kiosk.log`` for
+sites that collect a file; the kiosk rotates it itself, so no logrotate rule is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+NOTIFY_ENV = "NOTIFY_SOCKET"
+WATCHDOG_USEC_ENV = "WATCHDOG_USEC"
+WATCHDOG_PID_ENV = "WATCHDOG_PID"
+LOG_NAME = "kiosk.log"
+
+
+class Notifier:
+    """Sends sd_notify datagrams to systemd; a no-op when not started by systemd with Type=notify."""
+
+    def __init__(self, address: str | None, watchdog_usec: int | None = None) -> None:
+        """Remember the socket address (None: disabled).
+
+        Args:
+            address: $NOTIFY_SOCKET: a filesystem path or ``@abstract``.
+            watchdog_usec: $WATCHDOG_USEC, the unit's WatchdogSec in µs (None: no watchdog).
+        """
+        self.address = address or None
+        self.watchdog_usec = watchdog_usec
+        self.sent: int = 0
+        self.errors: int = 0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Notifier:
+        """From the environment systemd sets; the watchdog only when $WATCHDOG_PID is unset or ours."""
+        env = dict(os.environ) if env is None else env
+        usec: int | None = None
+        pid = env.get(WATCHDOG_PID_ENV)
+        raw = env.get(WATCHDOG_USEC_ENV, "")
+        if raw.isdigit() and int(raw) > 0 and (not pid or pid == str(os.getpid())):
+            usec = int(raw)
+        return cls(env.get(NOTIFY_ENV), usec)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a notify socket is configured."""
+        return self.address is not None
+
+    @property
+    def watchdog_interval_s(self) -> float | None:
+        """How often to ping: half of WatchdogSec, as sd_watchdog_enabled(3) advises (None: no watchdog)."""
+        return None if self.watchdog_usec is None else self.watchdog_usec / 2e6
+
+    def notify(self, **fields: str | int) -> bool:
+        """Send one datagram of KEY=VALUE lines (keys upper-cased); True when it was sent."""
+        if self.address is None:
+            return False
+        lines = []
+        for key, value in fields.items():
+            text = str(value).replace("\n", " ")  # one line per field, always
+            lines.append(f"{key.upper()}={text}")
+        payload = "\n".join(lines).encode("utf-8", "replace")
+        target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                sock.connect(target)
+                sock.sendall(payload)
+        except OSError as err:
+            # systemd gone or the socket not ours: nothing to tell, and never a reason to stop the kiosk.
+            self.errors += 1
+            log.debug("sd_notify failed: %s", err)
+            return False
+        self.sent += 1
+        return True
+
+    def ready(self, status: str = "") -> bool:
+        """READY=1 (start-up finished), with an optional STATUS line."""
+        return self.notify(ready=1, status=status) if status else self.notify(ready=1)
+
+    def status(self, text: str) -> bool:
+        """STATUS=text (shown by `systemctl status`)."""
+        return self.notify(status=text)
+
+    def watchdog(self) -> bool:
+        """WATCHDOG=1 (still alive)."""
+        return self.notify(watchdog=1)
+
+    def stopping(self, status: str = "stopping") -> bool:
+        """STOPPING=1 (a clean shutdown has begun)."""
+        return self.notify(stopping=1, status=status)
+
+
+class Watchdog:
+    """Pings systemd's watchdog from the main loop, only while every health check passes."""
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        healthy: Callable[[], bool] | Iterable[Callable[[], bool]] = (),
+        clock: Callable[[], float] = time.monotonic,
+        status_every_s: float = 30.0,
+    ) -> None:
+        """Wire the notifier to health checks.
+
+        Args:
+            notifier: where the datagrams go.
+            healthy: one check or several; WATCHDOG=1 is withheld while any returns False or raises.
+            clock: monotonic seconds.
+            status_every_s: least time between two STATUS updates, s.
+        """
+        self.notifier = notifier
+        self.checks = [healthy] if callable(healthy) else list(healthy)
+        self.clock = clock
+        self.status_every_s = status_every_s
+        self.is_ready = False
+        self.pings = 0
+        self.withheld = 0
+        self.last_failure: str | None = None
+        self._next_ping = 0.0
+        self._next_status = 0.0
+        self._last_status: str | None = None
+
+    def ready(self, status: str = "ready") -> None:
+        """The UI is up: READY=1 (once)."""
+        if not self.is_ready:
+            self.is_ready = True
+            self.notifier.ready(status)
+            self._last_status = status
+            self._next_status = self.clock() + self.status_every_s
+            log.info("kiosk ready (systemd notified: %s)", self.notifier.enabled)
+
+    def healthy(self) -> bool:
+        """Run the health checks; remember the first failure."""
+        for check in self.checks:
+            try:
+                ok = bool(check())
+            except Exception as err:  # noqa: BLE001  # reason: a broken check counts as unhealthy, never a crash
+                ok = False
+                self.last_failure = f"{getattr(check, '__name__', 'check')}: {type(err).__name__}: {err}"
+            else:
+                if not ok:
+                    self.last_failure = getattr(check, "__name__", "check")
+            if not ok:
+                return False
+        return True
+
+    def beat(self, status: str | None = None) -> bool:
+        """Call from the main loop (the UI clock): ping when due and healthy; True when a ping went out.
+
+        Args:
+            status: a short status line, sent when it changed (at most every `status_every_s`).
+        """
+        now = self.clock()
+        if status is not None and status != self._last_status and now >= self._next_status:
+            self.notifier.status(status)
+            self._last_status = status
+            self._next_status = now + self.status_every_s
+        interval = self.notifier.watchdog_interval_s
+        if interval is None or not self.is_ready or now < self._next_ping:
+            return False
+        if not self.healthy():
+            self.withheld += 1
+            if self.withheld == 1 or self.withheld % 10 == 0:
+                log.warning("watchdog ping withheld: %s", self.last_failure)
+            return False
+        self.withheld = 0
+        self._next_ping = now + interval
+        if self.notifier.watchdog():
+            self.pings += 1
+            return True
+        return False
+
+    def stopping(self) -> None:
+        """A clean stop: STOPPING=1."""
+        self.notifier.stopping()
+
+
+def setup_file_logging(
+    data_dir: Path, level: int = logging.INFO, max_bytes: int = 5 << 20, backups: int = 5
+) -> logging.Handler:
+    """Add a size-rotated log file under data_dir/logs to the root logger; return the handler.
+
+    Args:
+        data_dir: the kiosk data folder.
+        level: the file's log level.
+        max_bytes: rotate when the file passes this size, bytes.
+        backups: rotated files kept (kiosk.log.1 … kiosk.log.N).
+    """
+    from kiosk.privacy import RedactingFilter
+
+    folder = Path(data_dir) / "logs"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o750)
+    handler = logging.handlers.RotatingFileHandler(
+        folder / LOG_NAME, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True
+    )
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > level or root.level == logging.NOTSET:
+        root.setLevel(level)
+    return handler
