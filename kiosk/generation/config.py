@@ -22,21 +22,13 @@ class GenerationConfig(_Strict):
         None,
         description="Model pack folder (default: <data_dir>/models/packs/default, see `kiosk models pull`).",
     )
-    style: str = Field(
-        "studio", min_length=1, max_length=48, description="Pack style preset used by default."
-    )
-    steps: int | None = Field(
-        None, ge=1, le=100, description="Denoising schedule length (default: the pack's)."
-    )
-    strength: float | None = Field(
-        None, gt=0.0, le=1.0, description="img2img strength 0..1 (default: the pack's)."
-    )
+    style: str = Field("studio", min_length=1, max_length=48, description="Pack style preset used by default.")
+    steps: int | None = Field(None, ge=1, le=100, description="Denoising schedule length (default: the pack's).")
+    strength: float | None = Field(None, gt=0.0, le=1.0, description="img2img strength 0..1 (default: the pack's).")
     seed: int | None = Field(
         None, ge=0, le=2**63 - 1, description="Fixed seed for every job (default: a new random seed per job)."
     )
-    runtime: RuntimeConfig = Field(
-        default_factory=OrtConfig, description="Graph runtime ('ort' or 'tensorrt')."
-    )
+    runtime: RuntimeConfig = Field(default_factory=OrtConfig, description="Graph runtime ('ort' or 'tensorrt').")
     start_timeout_s: float = Field(
         180.0, ge=1.0, le=3600.0, description="Time allowed for the worker to load and warm up the pack, s."
     )
@@ -50,9 +42,7 @@ class GenerationConfig(_Strict):
     max_restarts: int = Field(
         3, ge=0, le=100, description="Restarts allowed within restart_window_s before generation is disabled."
     )
-    restart_window_s: float = Field(
-        600.0, ge=1.0, le=86400.0, description="Window of the crash-loop limit, s."
-    )
+    restart_window_s: float = Field(600.0, ge=1.0, le=86400.0, description="Window of the crash-loop limit, s.")
     identity_min_ssim: float = Field(
         0.9,
         ge=0.0,

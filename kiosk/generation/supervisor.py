@@ -166,9 +166,7 @@ class SupervisedGenerator:
                 self._restart(f"worker died during start-up (code {self._proc.exitcode})")
                 raise GenerationFailed("the generation worker died while starting")
         self._restart("start-up timed out")
-        raise GenerationFailed(
-            f"the generation worker did not start within {self.config.start_timeout_s:.0f} s"
-        )
+        raise GenerationFailed(f"the generation worker did not start within {self.config.start_timeout_s:.0f} s")
 
     # -- jobs ----------------------------------------------------------------------------------------
     def generate(
@@ -244,12 +242,26 @@ class SupervisedGenerator:
             assert self.in_flight_since is not None
             if now - self.in_flight_since > self.config.hang_timeout_s:
                 self._restart(f"no progress for {now - self.in_flight_since:.1f} s")
-                raise GenerationFailed(
-                    f"the generation worker hung (no progress for {self.config.hang_timeout_s} s)"
-                )
+                raise GenerationFailed(f"the generation worker hung (no progress for {self.config.hang_timeout_s} s)")
             if now - started > self.config.job_timeout_s:
                 self._restart(f"job ran past {self.config.job_timeout_s} s")
                 raise GenerationFailed(f"generation took longer than {self.config.job_timeout_s:.0f} s")
+
+    def check(self) -> bool:
+        """Watchdog tick for idle time: restart a worker that died between jobs; True if one was restarted.
+
+        Call it periodically (e.g. once a second from the app's clock) so that a replacement loads and
+        warms up before the next guest; returns at once when a job is running.
+        """
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._disabled or self._proc is None or self._proc.is_alive():
+                return False
+            self._restart(f"worker exited while idle (code {self._proc.exitcode})")
+            return self._disabled is None
+        finally:
+            self._lock.release()
 
     @property
     def disabled_reason(self) -> str | None:

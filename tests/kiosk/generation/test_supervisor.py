@@ -44,9 +44,7 @@ def test_real_worker_matches_in_process_generation(worker: SupervisedGenerator) 
         _image(), "studio", seed=7, steps=4, strength=0.75, progress=lambda i, n: steps.append((i, n))
     )
     assert steps == [(1, 3), (2, 3), (3, 3)]
-    local = LocalGenerator(PACK, CPU, warm_up=False).generate(
-        _image(), "studio", seed=7, steps=4, strength=0.75
-    )
+    local = LocalGenerator(PACK, CPU, warm_up=False).generate(_image(), "studio", seed=7, steps=4, strength=0.75)
     np.testing.assert_array_equal(out.image, local.image)
     assert worker.info["model_id"] == "headshot-kiosk/tiny-random-sd"
     assert worker.in_flight_since is None
@@ -129,3 +127,28 @@ def test_corrupt_pack_is_reported_by_the_real_worker(tmp_path: Path) -> None:
         fh.write(b"tampered")
     with SupervisedGenerator(pack, _cfg()) as gen, pytest.raises(GenerationUnavailable, match="sha256"):
         gen.start()
+
+
+def test_idle_watchdog_restarts_a_dead_worker() -> None:
+    with SupervisedGenerator(PACK, _cfg(max_restarts=5), target=fake_workers.exit_when_idle) as gen:
+        gen.start()
+        first = gen.pid
+        assert gen._proc is not None
+        gen._proc.join(10.0)  # the fake exits right after reporting ready
+        assert gen.check() is True
+        assert gen.pid != first and gen.restart_count == 1
+
+
+def test_factory_reports_why_there_is_no_generator(tmp_path: Path) -> None:
+    from kiosk.generation.factory import make_generator
+
+    gen, why = make_generator(_cfg(enabled=False), tmp_path)
+    assert gen is None and "disabled" in (why or "")
+    gen, why = make_generator(_cfg(), tmp_path)
+    assert gen is None and "kiosk models pull" in (why or "")
+    (tmp_path / "packs" / "default").mkdir(parents=True)
+    (tmp_path / "packs" / "default" / "manifest.json").write_text("{}")
+    gen, why = make_generator(_cfg(), tmp_path)
+    assert gen is None and "cannot be used" in (why or "")
+    gen, why = make_generator(_cfg(pack_dir=PACK), tmp_path)
+    assert isinstance(gen, SupervisedGenerator) and why is None and gen.pid is None
