@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 HERE = Path(__file__).resolve().parent
 SPEC_PATH = HERE / "spec" / "protocol.toml"
