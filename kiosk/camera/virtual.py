@@ -23,7 +23,7 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"}
 
 def demo_portrait_path() -> Path:
     """The bundled demo portrait (the sample the `kiosk demo` session runs on)."""
-    for name in ("demo_portrait.jpg", "demo/portrait.jpg", "sample.jpg", "demo.jpg", "sample_portrait.jpg"):
+    for name in ("sample_portrait.png", "sample_portrait.jpg", "demo_portrait.jpg"):
         if (ASSETS / name).is_file():
             return ASSETS / name
     found = sorted(p for p in ASSETS.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})

@@ -212,8 +212,7 @@ class SessionFlow:
         sess, self.session = self.session, None
         if sess is None:
             return
-        if reason != "completed":
-            self.counters["abandoned"] += 1
+        self.counters["completed" if reason == "completed" else "abandoned"] += 1
         if self.on_cleanup is not None:
             try:
                 self.on_cleanup(sess)
@@ -346,8 +345,6 @@ class SessionFlow:
                 self.approve("auto-confirmed")
         elif st is S.THANKS:
             if self.elapsed() >= t.thanks_s:
-                if self.session is not None:
-                    self.counters["completed"] += 1
                 self.go(S.CLEANUP, "completed")
         elif st is S.PROCESSING:
             if self.elapsed() >= t.processing_max_s:

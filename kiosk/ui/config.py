@@ -12,8 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # The PIN "1234", hashed by kiosk.ui.operator.hash_pin; `kiosk config check` warns while it is in use.
 DEFAULT_PIN_HASH = (
-    "pbkdf2_sha256$120000$6b696f736b2d64656661756c74$"
-    "f88a42e64b8933b73756de6079a7e179f2f20c0ce59cdafad2eaf749d24b2169"
+    "pbkdf2_sha256$120000$6b696f736b2d64656661756c74$f88a42e64b8933b73756de6079a7e179f2f20c0ce59cdafad2eaf749d24b2169"
 )
 SUPPORTED_LANGUAGES = ("en", "es", "fr", "de", "pt", "zh")
 
@@ -26,22 +25,16 @@ class _Strict(BaseModel):
 class TimeoutsConfig(_Strict):
     """How long each screen waits for the guest before acting on its own (seconds)."""
 
-    language_s: float = Field(
-        30.0, ge=3.0, le=600.0, description="Language screen idle timeout → attract, s."
-    )
+    language_s: float = Field(30.0, ge=3.0, le=600.0, description="Language screen idle timeout → attract, s.")
     consent_s: float = Field(45.0, ge=3.0, le=600.0, description="Consent screen idle timeout → attract, s.")
     framing_s: float = Field(60.0, ge=5.0, le=600.0, description="Live framing idle timeout → attract, s.")
     review_auto_confirm_s: float = Field(
         20.0, ge=2.0, le=600.0, description="Review screen: the capture is approved on its own after this, s."
     )
     style_s: float = Field(45.0, ge=3.0, le=600.0, description="Style choice idle timeout → attract, s.")
-    delivery_s: float = Field(
-        90.0, ge=5.0, le=900.0, description="Delivery screen idle timeout → attract, s."
-    )
+    delivery_s: float = Field(90.0, ge=5.0, le=900.0, description="Delivery screen idle timeout → attract, s.")
     thanks_s: float = Field(8.0, ge=1.0, le=120.0, description="How long the thank-you screen shows, s.")
-    operator_s: float = Field(
-        120.0, ge=10.0, le=3600.0, description="Operator menu idle timeout → attract, s."
-    )
+    operator_s: float = Field(120.0, ge=10.0, le=3600.0, description="Operator menu idle timeout → attract, s.")
     failsafe_recover_s: float = Field(
         10.0,
         ge=1.0,
@@ -96,9 +89,7 @@ class UIConfig(_Strict):
         max_length=300,
         description="Operator PIN as produced by `kiosk config pin` (pbkdf2_sha256$iterations$salt$hash).",
     )
-    pin_max_tries: int = Field(
-        3, ge=1, le=20, description="Wrong PINs allowed before the operator menu locks."
-    )
+    pin_max_tries: int = Field(3, ge=1, le=20, description="Wrong PINs allowed before the operator menu locks.")
     pin_lockout_s: float = Field(
         300.0, ge=10.0, le=86400.0, description="Operator menu lock after too many wrong PINs, s."
     )

@@ -37,9 +37,7 @@ def verify_pin(pin: str, encoded: str) -> bool:
 class PinGate:
     """Counts wrong PINs and locks for `lockout_s` after `max_tries` of them."""
 
-    def __init__(
-        self, pin_hash: str, max_tries: int, lockout_s: float, clock: Callable[[], float] = time.monotonic
-    ):
+    def __init__(self, pin_hash: str, max_tries: int, lockout_s: float, clock: Callable[[], float] = time.monotonic):
         """Args: pin_hash as from hash_pin; lockout_s in seconds; clock is monotonic seconds."""
         self.pin_hash = pin_hash
         self.max_tries = max_tries
@@ -69,9 +67,7 @@ class PinGate:
 class CornerTaps:
     """The hidden gesture: `count` taps inside the corner region within `window_s` seconds."""
 
-    def __init__(
-        self, count: int = 5, window_s: float = 3.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, count: int = 5, window_s: float = 3.0, clock: Callable[[], float] = time.monotonic) -> None:
         """Args: count taps; window_s seconds; clock is monotonic seconds."""
         self.count = count
         self.window_s = window_s

@@ -1,0 +1,199 @@
+"""The lights as the session sees them: scenes, the countdown ramp and the look-at-the-lens cue.
+
+`NoopLights` when no bridge is configured; `BridgeLights` drives the microcontroller through
+`firmware_bridge.client` (a real serial port, or `sim://` for the simulated firmware). Bridge commands
+go through a small worker thread, so the UI thread never waits on the serial link.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from kiosk.ui.config import LightsConfig
+
+log = logging.getLogger(__name__)
+
+SCENES = ("idle", "attract", "framing", "countdown", "flash")
+LENS_PATTERNS = ("off", "on", "blink", "pulse")
+
+
+class Lights(Protocol):
+    """What the session asks of the lights; every call returns at once."""
+
+    def scene(self, name: str, fade_ms: int = 300) -> None:
+        """Switch to a built-in scene (one of SCENES)."""
+        ...
+
+    def lens_cue(self, pattern: str) -> None:
+        """Drive the look-at-the-lens LED (one of LENS_PATTERNS)."""
+        ...
+
+    def safe(self) -> None:
+        """All outputs to their safe defaults."""
+        ...
+
+    def status(self) -> str:
+        """One line for the operator: connected, firmware, faults."""
+        ...
+
+    @property
+    def ok(self) -> bool:
+        """False while the bridge is configured but not reachable."""
+        ...
+
+    def close(self) -> None:
+        """Release the link."""
+        ...
+
+
+class NoopLights:
+    """No lights configured: remembers the last requests (shown in the operator menu), drives nothing."""
+
+    def __init__(self) -> None:
+        """Nothing to open."""
+        self.last_scene = "idle"
+        self.last_lens = "off"
+        self.calls: list[tuple[str, str]] = []
+
+    def scene(self, name: str, fade_ms: int = 300) -> None:
+        """Record the scene."""
+        self.last_scene = name
+        self.calls.append(("scene", name))
+
+    def lens_cue(self, pattern: str) -> None:
+        """Record the lens pattern."""
+        self.last_lens = pattern
+        self.calls.append(("lens", pattern))
+
+    def safe(self) -> None:
+        """Record the safe state."""
+        self.scene("idle")
+        self.lens_cue("off")
+
+    def status(self) -> str:
+        """Say that no lights are configured."""
+        return "no lights configured (lights.port_url is empty)"
+
+    @property
+    def ok(self) -> bool:
+        """Always fine."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class BridgeLights:
+    """Lights through the firmware bridge client, commands sent from a worker thread."""
+
+    def __init__(self, config: LightsConfig, client_factory: Callable[[], Any] | None = None) -> None:
+        """Open the bridge (the client reconnects by itself) and start the command worker.
+
+        Args:
+            config: the `[lights]` section; port_url must be set.
+            client_factory: builds the bridge client (default: firmware_bridge.client on port_url).
+        """
+        if not config.port_url:
+            raise ValueError("BridgeLights needs lights.port_url")
+        self.config = config
+        self._factory = client_factory or self._default_factory
+        self._client: Any = None
+        self._q: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue(maxsize=32)
+        self.last_error: str | None = None
+        self.calls: list[tuple[str, str]] = []
+        self._thread = threading.Thread(target=self._run, name="lights", daemon=True)
+        self._thread.start()
+
+    def _default_factory(self) -> Any:
+        from firmware_bridge.client import BridgeClient
+
+        assert self.config.port_url is not None
+        return BridgeClient(self.config.port_url).start()
+
+    def _put(self, op: str, *args: Any) -> None:
+        try:
+            self._q.put_nowait((op, args))
+        except queue.Full:
+            log.warning("lights command queue full; dropping %s", op)
+
+    def scene(self, name: str, fade_ms: int = 300) -> None:
+        """Switch to a built-in scene; it lasts at most lights.max_scene_ms."""
+        self.calls.append(("scene", name))
+        self._put("scene", name, fade_ms)
+
+    def lens_cue(self, pattern: str) -> None:
+        """Drive the lens LED."""
+        self.calls.append(("lens", pattern))
+        self._put("lens", pattern)
+
+    def safe(self) -> None:
+        """All outputs safe."""
+        self.calls.append(("safe", ""))
+        self._put("safe")
+
+    @property
+    def ok(self) -> bool:
+        """Whether the link is up."""
+        from firmware_bridge.link import LinkState
+
+        c = self._client
+        return c is not None and c.state in (LinkState.READY, LinkState.DEGRADED)
+
+    def status(self) -> str:
+        """Link state and firmware for the operator."""
+        c = self._client
+        if c is None:
+            return f"bridge {self.config.port_url}: not connected ({self.last_error or 'starting'})"
+        info = c.info.firmware_id if c.info is not None else None
+        state = "connected" if self.ok else f"link {c.state.name.lower()} ({c.last_error or self.last_error or ''})"
+        return f"bridge {self.config.port_url}: {state}" + (f", firmware {info}" if info else "")
+
+    def close(self) -> None:
+        """Safe state, then stop the worker and the client."""
+        with contextlib.suppress(queue.Full):
+            self._q.put_nowait(None)
+        self._thread.join(timeout=5)
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:  # reason: closing a broken link must not stop the shutdown
+                log.exception("closing the bridge client failed")
+            self._client = None
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                self._do("safe", ())
+                return
+            self._do(*item)
+
+    def _do(self, op: str, args: tuple[Any, ...]) -> None:
+        from firmware_bridge.messages import LensPattern, Scene
+
+        try:
+            if self._client is None:
+                self._client = self._factory()
+            c, max_ms = self._client, self.config.max_scene_ms
+            if op == "scene":
+                c.scene(Scene[args[0].upper()], fade_ms=int(args[1]), max_ms=max_ms)
+            elif op == "lens":
+                c.lens_cue(LensPattern[args[0].upper()], max_ms=max_ms)
+            elif op == "safe":
+                c.safe_state()
+            self.last_error = None
+        except Exception as err:  # noqa: BLE001  # reason: a lost link is a reported state, never a crash of the session
+            self.last_error = f"{type(err).__name__}: {err}"
+            log.warning("lights command %s failed: %s", op, self.last_error)
+
+
+def make_lights(config: LightsConfig) -> Lights:
+    """BridgeLights when a port is configured, NoopLights otherwise."""
+    if config.port_url:
+        return BridgeLights(config)
+    return NoopLights()

@@ -1,0 +1,285 @@
+"""The Kivy app: renders the KioskController's state as screens, forwards taps, never blocks.
+
+The UI thread only ticks the controller, blits the newest camera frame into a texture and updates
+widgets; inference and the studio pipeline run on their own threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.uix.screenmanager import FadeTransition, NoTransition, ScreenManager
+
+from kiosk.session.flow import State
+from kiosk.ui.controller import KioskController
+from kiosk.ui.i18n import Texts
+from kiosk.ui.screens import (
+    AttendantScreen,
+    AttractScreen,
+    ConsentScreen,
+    DeliveryScreen,
+    KScreen,
+    LanguageScreen,
+    LiveScreen,
+    Metrics,
+    OperatorScreen,
+    PinScreen,
+    ProcessingScreen,
+    ReviewScreen,
+    StyleScreen,
+    ThanksScreen,
+)
+from kiosk.ui.widgets import BG, register_fonts
+
+log = logging.getLogger(__name__)
+
+SCREENS: dict[str, type[KScreen]] = {
+    "attract": AttractScreen,
+    "language": LanguageScreen,
+    "consent": ConsentScreen,
+    "live": LiveScreen,
+    "review": ReviewScreen,
+    "style": StyleScreen,
+    "processing": ProcessingScreen,
+    "delivery": DeliveryScreen,
+    "thanks": ThanksScreen,
+    "attendant": AttendantScreen,
+    "pin": PinScreen,
+    "operator": OperatorScreen,
+}
+SCREEN_OF: dict[State, str] = {
+    State.ATTRACT: "attract",
+    State.LANGUAGE: "language",
+    State.CONSENT: "consent",
+    State.FRAMING: "live",
+    State.COUNTDOWN: "live",
+    State.CAPTURE: "live",
+    State.REVIEW: "review",
+    State.STYLE: "style",
+    State.PROCESSING: "processing",
+    State.DELIVERY: "delivery",
+    State.THANKS: "thanks",
+    State.CLEANUP: "attract",
+    State.ATTENDANT_NEEDED: "attendant",
+    State.OPERATOR: "operator",
+}
+PIN_IDLE_S = 30.0
+
+
+class KioskApp(App):
+    """The touchscreen app around one KioskController."""
+
+    title = "Headshot Kiosk"
+
+    def __init__(
+        self,
+        controller: KioskController,
+        texts: Texts,
+        brand_color: str = "#1F4E79",
+        transition_s: float = 0.18,
+        cjk_font: Path | None = None,
+        **kw: Any,
+    ) -> None:
+        """Args: transition_s is the screen fade time in s (0: instant)."""
+        super().__init__(**kw)
+        self.controller = controller
+        self.texts = texts
+        self.brand_color = brand_color
+        self.transition_s = transition_s
+        self.font_file = register_fonts(cjk_font)
+        self.sm: ScreenManager | None = None
+        self._shown: tuple[Any, ...] = ()
+        self._pin_opened = 0.0
+        self.frame_times: list[float] = []
+        self.record_frames = False
+        self._last_frame = time.perf_counter()
+        self._layout_size: tuple[int, int] = (0, 0)
+
+    # -- Kivy lifecycle -------------------------------------------------------------------------
+    def build(self) -> ScreenManager:
+        """Screens for the current window; the per-frame clock."""
+        Window.clearcolor = BG
+        trans = FadeTransition(duration=self.transition_s) if self.transition_s > 0 else NoTransition()
+        self.sm = ScreenManager(transition=trans)
+        self._build_screens()
+        Window.bind(size=self._on_resize)
+        Clock.schedule_interval(self._frame, 0)
+        return self.sm
+
+    def on_start(self) -> None:
+        """Start the camera, framing worker and lights."""
+        self.controller.start()
+        self._sync()
+
+    def on_stop(self) -> None:
+        """Stop the threads; the live session's data is deleted."""
+        self.controller.stop()
+
+    # -- layout ---------------------------------------------------------------------------------
+    def _build_screens(self) -> None:
+        assert self.sm is not None
+        size = (int(Window.width), int(Window.height))
+        self._layout_size = size
+        m = Metrics(*size)
+        current = self.sm.current if self.sm.screens else None
+        self.sm.clear_widgets()
+        for name, cls in SCREENS.items():
+            self.sm.add_widget(cls(self, m, name=name))
+        self._shown = ()
+        if current:
+            self.sm.current = current
+        self._sync()
+
+    def _on_resize(self, *_: Any) -> None:
+        Clock.unschedule(self._relayout)
+        Clock.schedule_once(self._relayout, 0.1)
+
+    def _relayout(self, *_: Any) -> None:
+        if (int(Window.width), int(Window.height)) != self._layout_size:
+            self._build_screens()
+
+    def relayout_now(self) -> None:
+        """Rebuild the screens for the window's current size (orientation change)."""
+        self._build_screens()
+
+    # -- text -----------------------------------------------------------------------------------
+    @property
+    def language(self) -> str:
+        """The guest's language (the default one between sessions)."""
+        sess = self.controller.session
+        return sess.language if sess is not None else self.controller.ui.default_language
+
+    def t(self, key: str, **fmt: object) -> str:
+        """Text in the guest's language."""
+        return self.texts.t(self.language, key, **fmt)
+
+    # -- frame loop -----------------------------------------------------------------------------
+    def screen_name(self) -> str:
+        """The screen the controller's state calls for."""
+        c = self.controller
+        if c.state is State.ATTRACT and c.pin_open:
+            return "pin"
+        return SCREEN_OF[c.state]
+
+    def _sync(self) -> None:
+        assert self.sm is not None
+        c = self.controller
+        sess = c.session
+        key = (c.state, self.screen_name(), self.language, sess.id if sess else None,
+               sess.retakes if sess else 0, c.pin_open)  # fmt: skip
+        if key == self._shown:
+            return
+        self._shown = key
+        name = self.screen_name()
+        screen = self.sm.get_screen(name)
+        assert isinstance(screen, KScreen)
+        screen.refresh()
+        if self.sm.current != name:
+            self.sm.current = name
+        if name == "pin" and self._pin_opened == 0.0:
+            self._pin_opened = c.clock()
+        if name != "pin":
+            self._pin_opened = 0.0
+
+    def current_screen(self) -> KScreen:
+        """The screen being shown."""
+        assert self.sm is not None
+        scr = self.sm.current_screen
+        assert isinstance(scr, KScreen)
+        return scr
+
+    def _frame(self, dt: float) -> None:
+        now = time.perf_counter()
+        if self.record_frames:
+            self.frame_times.append(now - self._last_frame)
+        self._last_frame = now
+        c = self.controller
+        c.tick()
+        if c.pin_open and self._pin_opened and c.clock() - self._pin_opened > PIN_IDLE_S:
+            c.close_pin()
+        self._sync()
+        self.current_screen().update(dt)
+        if c.quit_requested:
+            c.quit_requested = False
+            self.stop()
+
+    # -- taps -----------------------------------------------------------------------------------
+    def on_tap(self, action: str, arg: str) -> None:
+        """A guest button or screen tap."""
+        self.controller.tap(action, arg)
+        self._sync()
+
+    def on_corner_tap(self) -> None:
+        """A tap in the hidden corner of the attract screen."""
+        if self.controller.corner_tap():
+            self._sync()
+
+    def on_pin_key(self, _action: str, key: str) -> None:
+        """A key of the operator PIN pad."""
+        c = self.controller
+        assert self.sm is not None
+        pad = self.sm.get_screen("pin")
+        assert isinstance(pad, PinScreen)
+        self._pin_opened = c.clock()
+        if key == "close":
+            c.close_pin()
+        elif key == "C":
+            pad.entry = ""
+        elif key == "OK":
+            c.enter_pin(pad.entry)
+            pad.entry = ""
+        elif key.isdigit() and len(pad.entry) < 12:
+            pad.entry += key
+        pad.update(0.0)
+        self._sync()
+
+    def on_operator(self, _action: str, what: str) -> None:
+        """An operator menu action."""
+        c = self.controller
+        c.flow.activity()
+        assert self.sm is not None
+        menu = self.sm.get_screen("operator")
+        assert isinstance(menu, OperatorScreen)
+        if what == "test_print":
+            menu.msg.text = c.test_print()
+        elif what == "light_test":
+            menu.msg.text = "Light test sent: " + c.light_test()
+        elif what == "wipe":
+            n = c.wipe_all()
+            menu.msg.text = f"Wiped {n} guest folder(s)."
+        elif what == "leave":
+            c.leave_kiosk()
+        elif what == "close":
+            c.close_operator()
+        menu.refresh()
+        self._sync()
+
+    # -- screenshots ----------------------------------------------------------------------------
+    def grab(self) -> np.ndarray:
+        """The window's pixels as an RGB uint8 array (top row first), read back with glReadPixels."""
+        from kivy.graphics.opengl import GL_RGB, GL_UNSIGNED_BYTE, glPixelStorei, glReadPixels
+
+        w, h = int(Window.width), int(Window.height)
+        glPixelStorei(0x0D05, 1)  # GL_PACK_ALIGNMENT = 1: rows are tightly packed
+        data = glReadPixels(0, 0, w, h, GL_RGB, GL_UNSIGNED_BYTE)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+
+    def save_screenshot(self, path: Path) -> np.ndarray:
+        """Write the window as a PNG (atomically) and return its pixels."""
+        import cv2
+
+        from models.store import atomic_write_bytes
+
+        rgb = self.grab()
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise RuntimeError("cannot encode the screenshot")
+        atomic_write_bytes(path, buf.tobytes())
+        return rgb

@@ -1,0 +1,77 @@
+"""Build a KioskController from the config (shared by `kiosk run`, the demo and the tests). No Kivy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kiosk.camera.base import CameraThread, create_camera
+from kiosk.config import KioskConfig
+from kiosk.lights import Lights, make_lights
+from kiosk.session.framing_worker import FramingTargets, FramingWorker
+from kiosk.ui.controller import KioskController, Processor, StudioProcessor
+from kiosk.ui.delivery_port import Downloads, Printer, make_delivery
+
+SESSIONS_SUBDIR = "kiosk-sessions"
+
+
+def detector_factory(cfg: KioskConfig) -> Callable[[], Any]:
+    """The short-range BlazeFace on frames downscaled to 320 px (built on the framing thread)."""
+    from models.store import ModelStore
+    from models.vision import FaceDetector
+
+    path = ModelStore(cfg.models_dir).path("face_detector_short")
+    return lambda: FaceDetector(path, min_confidence=0.5, max_side=320)
+
+
+def models_ok(cfg: KioskConfig) -> Callable[[], bool]:
+    """A check that the vision models are installed."""
+
+    def check() -> bool:
+        from models.store import ModelStore
+
+        try:
+            store = ModelStore(cfg.models_dir)
+            for name in ("face_detector_short", "selfie_segmenter"):
+                store.path(name)
+        except Exception:  # noqa: BLE001  # reason: any failure means "not usable" for the status line
+            return False
+        return True
+
+    return check
+
+
+def build_controller(
+    cfg: KioskConfig,
+    *,
+    camera: Any = None,
+    lights: Lights | None = None,
+    processor: Processor | None = None,
+    downloads: Downloads | None = None,
+    printer: Printer | None = None,
+    sessions_dir: Path | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> KioskController:
+    """The controller for this config; any part can be replaced (a virtual camera, a sim bridge)."""
+    cam = camera if camera is not None else create_camera(cfg.camera)
+    cam_thread = CameraThread(cam, clock=clock)
+    targets = FramingTargets(stillness_s=cfg.ui.stillness_s)
+    framing = FramingWorker(cam_thread, detector_factory(cfg), targets, clock=clock)
+    if downloads is None or printer is None:
+        d, p = make_delivery(cfg)
+        downloads = downloads or d
+        printer = printer or p
+    return KioskController(
+        cfg.ui,
+        sessions_dir or cfg.data_dir / SESSIONS_SUBDIR,
+        cam_thread,
+        framing,
+        processor or StudioProcessor(cfg.models_dir, cfg.pipeline, cfg.pipeline.jpeg_quality),
+        lights=lights if lights is not None else make_lights(cfg.lights),
+        downloads=downloads,
+        printer=printer,
+        clock=clock,
+        models_ok=models_ok(cfg),
+    )
