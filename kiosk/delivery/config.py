@@ -66,6 +66,11 @@ class DownloadConfig(_Strict):
     max_connections: int = Field(
         default=32, ge=1, le=1024, description="Concurrent connections served; more are refused at once."
     )
+    keep_after_session: bool = Field(
+        default=False,
+        description="true: a link outlives the guest's session (until it expires or is used up); "
+        "false: it dies when the session ends on the kiosk.",
+    )
 
     @field_validator("bind")
     @classmethod

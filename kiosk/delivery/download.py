@@ -594,6 +594,16 @@ class DownloadServer:
         return url
 
     def withdraw(self, session_id: str) -> None:
+        """The guest's session ended: revoke its links, unless `keep_after_session` keeps them.
+
+        With keep_after_session the guest can still download later until the link expires or is used up;
+        retention deletes the copies then.
+        """
+        if self.cfg.keep_after_session:
+            return
+        self.revoke(session_id)
+
+    def revoke(self, session_id: str) -> None:
         """Stop offering a session's files now: its links die and its download copies are deleted."""
         with self._lock:
             dead = [k for k, link in self._links.items() if link.session_id == session_id]

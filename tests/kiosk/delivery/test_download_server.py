@@ -320,7 +320,7 @@ def test_the_kiosk_app_port_offer_withdraw_status(tmp_path: Path) -> None:
         assert request(server.port, "GET", f"/d/{token}/f/white.jpg")[2] == results["white"].read_bytes()
         assert store.get(sid).step is Step.DELIVERED
         assert "1 live links" in server.status()
-        server.withdraw(sid)
+        server.withdraw(sid)  # session end: by default the link dies with it
         assert request(server.port, "GET", f"/d/{token}")[0] == 404
         assert store.sessions() == []
         assert not [p for p in (tmp_path / "data" / "sessions").rglob("*") if p.is_file()]
@@ -368,3 +368,21 @@ def test_page_language(tmp_path: Path, lang: str) -> None:
         page = request(server.port, "GET", "/d/" + url.rsplit("/", 1)[1])[2].decode()
     want = lang if lang in PAGE_TEXT else "en"
     assert f'<html lang="{want}">' in page and PAGE_TEXT[want][0] in page and PAGE_TEXT[want][2] in page
+
+
+def test_keep_after_session_lets_the_link_outlive_the_session(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SessionStore(tmp_path, clock=clock)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, keep_after_session=True, link_minutes=30)
+    with DownloadServer(store, cfg, clock=clock) as server:
+        s = store.create()
+        _, url = server.publish(s.id, {"a.jpg": jpeg((5, 5, 5))})
+        store.advance(s.id, Step.DELIVERED)
+        server.withdraw(s.id)  # the guest walked away; the phone downloads later
+        path = "/d/" + url.rsplit("/", 1)[1]
+        assert request(server.port, "GET", path)[0] == 200
+        clock.t += 30 * 60
+        store.sweep()  # retention deletes the copy when the link expires
+        assert store.sessions() == []
+        assert request(server.port, "GET", path)[0] in (404, 410)
+        server.revoke(s.id)  # the operator's unconditional withdrawal is harmless afterwards
