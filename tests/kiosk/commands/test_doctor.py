@@ -1,0 +1,212 @@
+"""`kiosk doctor` on a good installation (real Xvfb, real private cupsd, deploy/install.sh into a folder,
+a pseudo-terminal as the bridge port) and on broken ones (each fault named with its fix, exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "delivery"))
+from cups_harness import CupsServer, unavailable_reason  # reason: test helper of the printing tests
+
+from kiosk.cli import main  # reason: after the helper path is set
+from kiosk.commands.doctor import FAIL, OK, WARN, check_clock  # reason: as above
+
+REPO = Path(__file__).resolve().parents[3]
+TINY_PACK = REPO / "tests" / "fixtures" / "tiny_pack"
+
+
+@pytest.fixture(scope="module")
+def xdisplay() -> Iterator[str]:
+    """A real X server (Xvfb) on a free display number."""
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        pytest.skip("Xvfb is not installed (scripts/setup.sh installs xvfb)")
+    n = next(
+        n
+        for n in range(200, 300)
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists()
+    )
+    proc = subprocess.Popen([exe, f":{n}", "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sock = Path(f"/tmp/.X11-unix/X{n}")
+    deadline = time.monotonic() + 15
+    while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling for the server socket with a deadline
+    if not sock.exists():
+        proc.kill()
+        pytest.fail(f"Xvfb :{n} did not start")
+    try:
+        yield f":{n}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def cups() -> Iterator[CupsServer]:
+    why = unavailable_reason()
+    if why:
+        pytest.skip(why)
+    server = CupsServer()
+    server.start()
+    try:
+        server.add_pdf_queue("doc")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def installed_root(tmp_path: Path) -> Path:
+    """deploy/install.sh run with ROOT=<folder>: the unit, the udev rule, sysusers, a config file."""
+    root = tmp_path / "root"
+    done = subprocess.run(
+        ["sh", str(REPO / "deploy" / "install.sh")],
+        env={**os.environ, "ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def doctor(
+    capsys: pytest.CaptureFixture[str], config: Path, root: Path, monkeypatch: pytest.MonkeyPatch, display: str | None
+) -> tuple[int, dict[str, dict[str, str]]]:
+    if display is None:
+        monkeypatch.delenv("DISPLAY", raising=False)
+    else:
+        monkeypatch.setenv("DISPLAY", display)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code = main(["--config", str(config), "doctor", "--json", "--root", str(root)])
+    checks = json.loads(capsys.readouterr().out)
+    return code, {c["name"]: c for c in checks}
+
+
+def test_good_installation_has_no_failure(
+    isolated_env: Path,
+    installed_root: Path,
+    xdisplay: str,
+    cups: CupsServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    master, slave = os.openpty()  # the microcontroller's serial port, as a device node
+    try:
+        cfg = tmp_path / "kiosk.toml"
+        cfg.write_text(
+            f'data_dir = "{isolated_env}"\n'
+            '[camera]\nbackend = "virtual"\n'
+            f'[lights]\nport_url = "{os.ttyname(slave)}"\n'
+            "[generation]\nenabled = false\n"
+            f'[delivery.printing]\nserver = "{cups.socket}"\nprinter = "{cups.tag}doc"\n'
+        )
+        code, checks = doctor(capsys, cfg, installed_root, monkeypatch, xdisplay)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert code == 0, checks
+    for name in (
+        "packages",
+        "config",
+        "data",
+        "journal",
+        "models",
+        "pack",
+        "bridge",
+        "printer",
+        "display",
+        "systemd",
+        "udev",
+        "clock",
+    ):
+        assert checks[name]["level"] == OK, checks[name]
+    assert "ready" in checks["printer"]["detail"] and "paper 400/400" in checks["printer"]["detail"]
+    # Degraded but working: the virtual camera and a loopback-only download server are warnings with a fix.
+    assert checks["camera"]["level"] == WARN and checks["camera"]["fix"]
+    assert checks["download"]["level"] == WARN and "bind" in checks["download"]["fix"]
+
+
+def test_broken_installation_names_each_fault_and_its_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"  # no models installed here
+    pack = tmp_path / "pack"
+    shutil.copytree(TINY_PACK, pack)
+    victim = next(p for p in sorted(pack.rglob("*")) if p.is_file() and p.name != "manifest.json")
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")  # one byte changed: sha256 mismatch
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(
+        f'data_dir = "{data}"\n'
+        '[camera]\nbackend = "opencv"\ndevice = "/dev/video97"\n'
+        '[lights]\nport_url = "/dev/headshot-bridge"\n'
+        f'[generation]\npack_dir = "{pack}"\n'
+        f'[delivery.printing]\nserver = "{tmp_path / "no-cups.sock"}"\n'
+    )
+    code, checks = doctor(capsys, cfg, tmp_path / "empty-root", monkeypatch, None)
+    assert code == 2
+    expect_fail = {
+        "models": "kiosk models fetch",
+        "pack": "kiosk models pull",
+        "camera": "camera.device",
+        "bridge": "udev",
+        "printer": "cups",
+        "display": "xorg",
+        "udev": "udevadm",
+    }
+    for name, fix in expect_fail.items():
+        assert checks[name]["level"] == FAIL, checks[name]
+        assert fix in checks[name]["fix"].lower(), checks[name]
+    assert "does not match its sha256" in checks["pack"]["detail"]
+    assert checks["systemd"]["level"] == WARN and "install.sh" in checks["systemd"]["fix"]
+    assert checks["data"]["level"] == OK  # the folder itself is fine
+
+
+def test_corrupt_config_fails_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text('[camera]\nbackend = "virtual"\nfpss = 30\n')
+    code, checks = doctor(capsys, cfg, tmp_path, monkeypatch, None)
+    assert code == 2
+    assert checks["config"]["level"] == FAIL and "camera.virtual.fpss" in checks["config"]["detail"]
+
+
+def test_data_folder_that_cannot_be_written_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'data_dir = "{blocker / "data"}"\n')
+    code, checks = doctor(capsys, cfg, tmp_path, monkeypatch, None)
+    assert code == 2 and checks["data"]["level"] == FAIL and "not writable" in checks["data"]["detail"]
+
+
+def test_clock_years_off_fails() -> None:
+    assert check_clock(now=978307200.0).level == FAIL  # 2001-01-01
+    assert check_clock().level in (OK, WARN)
+
+
+def test_text_report_prints_a_fix_line_under_each_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "d"}"\n[camera]\nbackend = "opencv"\ndevice = "/dev/video97"\n')
+    monkeypatch.delenv("DISPLAY", raising=False)
+    code = main(["--config", str(cfg), "doctor", "--root", str(tmp_path)])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 2
+    i = next(i for i, line in enumerate(out) if line.startswith("FAIL  camera"))
+    assert out[i + 1].strip().startswith("fix: ") and "failed" in out[-1]
