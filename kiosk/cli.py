@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.commands.wipe",
     "kiosk.commands.calibrate",
     "kiosk.commands.bridge",
+    "kiosk.commands.doctor",
 )
 
 log = logging.getLogger("kiosk")
