@@ -8,6 +8,9 @@ import numpy as np
 from models.vision import downscale
 
 
+TEXTURE_VAR = 0.004  # local variance (of 0..1 intensity) at which a soft edge is half believed
+
+
 def _box(x: np.ndarray, r: int) -> np.ndarray:
     return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
 
@@ -94,8 +97,18 @@ def refine_matte(
     h, w = bgr.shape[:2]
     radius = max(4, round(max(h, w) / 90))
     alpha = guided_filter(bgr, coarse, radius=radius, eps=2e-3, subsample=4, pyramid=pyramid)
-    # Gentle contrast: solid inside, solid outside, soft only where the guide says the edge is soft.
-    alpha = np.clip((alpha - 0.12) * (1.0 / 0.76), 0.0, 1.0)
+    soft = np.clip((alpha - 0.12) * (1.0 / 0.76), 0.0, 1.0)
+    # A soft edge needs evidence: where the photo is locally flat (dark hair against a dark backdrop,
+    # say) a half-transparent alpha is only the segmenter's doubt and shows as a ghost, so it is
+    # decided towards 0 or 1; where the photo has texture (strands of hair) the soft alpha stays.
+    quarter = pyramid[1] if pyramid is not None else downscale(bgr, (max(1, w // 4), max(1, h // 4)))
+    gray = cv2.cvtColor(quarter, cv2.COLOR_BGR2GRAY).astype(np.float32) * (1.0 / 255.0)
+    r = max(1, radius // 4)
+    local_var = np.maximum(_box(gray * gray, r) - _box(gray, r) ** 2, 0.0)
+    evidence = cv2.resize(local_var / (local_var + TEXTURE_VAR), (w, h), interpolation=cv2.INTER_LINEAR)
+    t = np.clip((alpha - 0.35) * (1.0 / 0.3), 0.0, 1.0)
+    hard = t * t * (3.0 - 2.0 * t)
+    alpha = evidence * soft + (1.0 - evidence) * hard
     if valid is not None:
         alpha = cv2.multiply(alpha, valid)
     return alpha
