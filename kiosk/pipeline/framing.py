@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 
 import cv2
 import numpy as np
@@ -12,7 +12,7 @@ import numpy as np
 from models.vision import Face
 
 
-class FaceProblem(str, Enum):
+class FaceProblem(StrEnum):
     """Why a detected face cannot be used."""
 
     NONE_FOUND = "no-face"

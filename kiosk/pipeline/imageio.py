@@ -7,7 +7,7 @@ import os
 import struct
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -188,7 +188,7 @@ def _load_with_pillow(
 
 def _xmp_packet(source_type: str, description: str | None, software: str) -> bytes:
     code = SOURCE_TYPES[source_type]
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     desc = (
         f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{escape(description)}</rdf:li>'
         f"</rdf:Alt></dc:description>"

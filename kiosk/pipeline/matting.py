@@ -7,7 +7,6 @@ import numpy as np
 
 from models.vision import downscale
 
-
 TEXTURE_VAR = 0.004  # local variance (of 0..1 intensity) at which a soft edge is half believed
 
 
