@@ -58,9 +58,7 @@ def _input_face_ssim(result, photo: np.ndarray) -> float:
 def test_guest_keeps_their_own_face(gen_pipe: GenerativePipeline, name: str) -> None:
     photo = load_image(portrait(name)).bgr
     steps: list[int] = []
-    result = gen_pipe.headshot(
-        photo, style="studio", fmt="portrait", seed=5, progress=lambda i, n: steps.append(i)
-    )
+    result = gen_pipe.headshot(photo, style="studio", fmt="portrait", seed=5, progress=lambda i, n: steps.append(i))
     assert result.generated, result.fallback_reason
     assert result.source_type == "ai-composite" and steps == [1]
     assert result.image.shape == result.studio.image.shape
@@ -84,9 +82,7 @@ def test_print_layout_gets_the_composite_in_every_cell(gen_pipe: GenerativePipel
     spec = result.studio.spec
     cw, ch = spec.cell
     (ax, ay), (bx, by) = spec.cell_origins()
-    np.testing.assert_array_equal(
-        result.image[ay : ay + ch, ax : ax + cw], result.image[by : by + ch, bx : bx + cw]
-    )
+    np.testing.assert_array_equal(result.image[ay : ay + ch, ax : ax + cw], result.image[by : by + ch, bx : bx + cw])
     assert _input_face_ssim(result, photo) >= 0.9
 
 
@@ -144,9 +140,7 @@ def test_fallback_delivers_the_studio_result_with_a_reason(studio, generator_obj
 
 def test_identity_guard_falls_back(studio, generator) -> None:
     photo = load_image(portrait(PEOPLE[0])).bgr
-    result = GenerativePipeline(studio, generator, identity_min_ssim=0.9999).headshot(
-        photo, style="studio", seed=1
-    )
+    result = GenerativePipeline(studio, generator, identity_min_ssim=0.9999).headshot(photo, style="studio", seed=1)
     assert not result.generated and "did not match the guest" in (result.fallback_reason or "")
 
 
@@ -202,3 +196,29 @@ def test_ssim_basics() -> None:
     img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     assert ssim(img, img) == pytest.approx(1.0)
     assert ssim(img, 255 - img) < 0.2
+
+
+def test_roi_blend_leaves_no_seam_at_the_roi_edge() -> None:
+    """The paste-back blends only a padded box around the face; its edge must equal the surroundings."""
+    rng = np.random.default_rng(0)
+    h, w = 600, 500
+    studio_img = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 3)
+    generated = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    face = Face(150, 150, 200, 200, 0.9, {"right_eye": (205, 230), "left_eye": (295, 230)})
+    fm = face_mask((h, w), face, np.ones((h, w), np.float32))
+    ys, xs = np.nonzero(fm > 1e-3)
+    roi = (slice(ys.min() - 32, ys.max() + 33), slice(xs.min() - 32, xs.max() + 33))
+    out = laplacian_blend(studio_img[roi], generated[roi], fm[roi]).astype(int)
+    ref = generated[roi].astype(int)
+    edges = [
+        np.abs(out[0] - ref[0]),
+        np.abs(out[-1] - ref[-1]),
+        np.abs(out[:, 0] - ref[:, 0]),
+        np.abs(out[:, -1] - ref[:, -1]),
+    ]
+    assert max(int(e.max()) for e in edges) <= 1
+    centre = (
+        slice(230 - roi[0].start - 5, 230 - roi[0].start + 5),
+        slice(250 - roi[1].start - 5, 250 - roi[1].start + 5),
+    )
+    assert np.abs(out[centre] - studio_img[roi][centre].astype(int)).max() <= 2
