@@ -29,6 +29,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -224,3 +225,32 @@ def setup_file_logging(
     if root.level > level or root.level == logging.NOTSET:
         root.setLevel(level)
     return handler
+
+
+class ConfigKeeper:
+    """Reloads the config file on request, keeping the running config when the new one is invalid.
+
+    A kiosk mid-event must not die because someone saved a typo: `reload()` validates the file with the
+    same strict schema as start-up; on an error it logs the key at fault and keeps the last good config.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None, current: Any) -> None:
+        """Remember where the config comes from and the config running now."""
+        self.path = path
+        self.current = current
+        self.last_error: str | None = None
+
+    def reload(self) -> tuple[Any, str | None]:
+        """(config to run with, error or None): the new config when valid, else the current one."""
+        from kiosk.config import load_config
+        from kiosk.errors import ConfigError
+
+        try:
+            fresh = load_config(self.path)
+        except ConfigError as err:
+            self.last_error = str(err)
+            log.error("config reload refused, keeping the running config: %s", err)  # noqa: TRY400  # reason: a bad file, not a bug: no traceback
+            return self.current, self.last_error
+        self.current, self.last_error = fresh, None
+        log.info("config reloaded")
+        return fresh, None

@@ -66,10 +66,41 @@ def _verify(args: argparse.Namespace) -> int:
     bad = [s for s in statuses if s.state not in ("ok", "override")]
     for st in statuses:
         print(f"{st.state:8} {st.name:28} {st.installed_sha256 or '-'}")  # noqa: T201  # reason: CLI output
+    pack_problem = _verify_pack(args)
     if bad:
         print(f"kiosk: {len(bad)} model(s) missing or corrupt: run `kiosk models fetch --force`", file=sys.stderr)  # noqa: T201  # reason: CLI output
         return 2
+    if pack_problem:
+        print(f"kiosk: {pack_problem}", file=sys.stderr)  # noqa: T201  # reason: CLI output
+        return 2
     return 0
+
+
+def _verify_pack(args: argparse.Namespace) -> str | None:
+    """Check the configured diffusion pack (every file against its sha256); the problem and its fix, or None."""
+    from kiosk.config import load_config
+    from models.diffusion.pack import load_pack
+    from models.errors import ModelError
+
+    cfg = load_config(args.config)
+    g = cfg.generation
+    pack_dir = g.resolved_pack_dir(cfg.models_dir)
+    if not g.enabled:
+        print(f"{'off':8} {'model pack':28} generation disabled (studio headshots only)")  # noqa: T201  # reason: CLI output
+        return None
+    if not (pack_dir / "manifest.json").exists() and g.pack_dir is None:
+        print(f"{'none':8} {'model pack':28} {pack_dir}: studio headshots only (`kiosk models pull SOURCE`)")  # noqa: T201  # reason: CLI output
+        return None
+    try:
+        pack = load_pack(pack_dir, verify=True)
+    except ModelError as err:
+        print(f"{'corrupt':8} {'model pack':28} {err}")  # noqa: T201  # reason: CLI output
+        return (
+            f"the model pack at {pack_dir} cannot be used (guests get studio headshots meanwhile): "
+            "re-install it with `kiosk models pull SOURCE`"
+        )
+    print(f"{'ok':8} {'model pack':28} {pack_dir} ({len(pack.manifest.files)} files)")  # noqa: T201  # reason: CLI output
+    return None
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -1,0 +1,63 @@
+"""A corrupt config: start-up commands refuse it with exit 2 and one line naming the key; a running kiosk
+asked to reload keeps its last good config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.appliance import ConfigKeeper
+from kiosk.cli import build_parser
+from kiosk.config import load_config
+
+BROKEN = {
+    "unknown key": ("[ui]\ncountdown_secs = 3\n", "ui.countdown_secs"),
+    "out of bounds": ("[ui]\ncountdown_s = 99\n", "ui.countdown_s"),
+    "not TOML": ('[ui\ncountdown_s = "', "not valid TOML"),
+}
+
+
+def _known(command: str) -> bool:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return command in sub.choices  # type: ignore[operator]  # reason: argparse's subparsers action
+
+
+@pytest.mark.parametrize("command", ["demo", "run"])
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_start_up_refuses_a_corrupt_config_naming_the_key(command: str, case: str, tmp_path: Path) -> None:
+    if not _known(command):
+        pytest.skip(f"`kiosk {command}` is not registered in this checkout yet")
+    text, key = BROKEN[case]
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "kiosk", "--config", str(cfg), command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "KIOSK_DATA_DIR": str(tmp_path / "data"), "KIVY_NO_ARGS": "1"},
+    )
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and key in lines[0] and "Traceback" not in done.stderr, done.stderr
+
+
+def test_reload_keeps_the_last_good_config(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\ncountdown_s = 3\n')
+    keeper = ConfigKeeper(path, load_config(path))
+    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\ncountdown_s = 5\n')
+    cfg, err = keeper.reload()
+    assert err is None and cfg.ui.countdown_s == 5
+    for text, key in BROKEN.values():
+        path.write_text(text)
+        cfg, err = keeper.reload()
+        assert cfg.ui.countdown_s == 5, "the running kiosk keeps its last good config"
+        assert err is not None and key in err and keeper.last_error == err
+    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\ncountdown_s = 2\n')
+    cfg, err = keeper.reload()
+    assert err is None and cfg.ui.countdown_s == 2 and keeper.last_error is None
