@@ -2,13 +2,17 @@
 
 sd_notify is the raw protocol, no library: one datagram of ``KEY=VALUE`` lines to the unix socket named by
 ``$NOTIFY_SOCKET`` (a path, or ``@name`` for the abstract namespace). Outside systemd the variable is unset
-and every call is a no-op. Use (``kiosk run``)::
+and every call is a no-op. `kiosk run` calls, after building the app and before ``app.run()``::
 
-    wd = Watchdog(Notifier.from_env(), healthy=lambda: controller.healthy)
-    ...                              # build the UI
+    attach_to_app(app, controller, cfg)
+
+which journals the sessions (SessionRecorder over the download server's SessionStore), starts the
+retention sweeper, adds the rotating log file, sends READY=1 on the first frame after the app started,
+and WATCHDOG=1 (with a STATUS line) from the Kivy clock every second. The parts, for other loops::
+
+    wd = Watchdog(Notifier.from_env(), healthy=controller_health(controller))
     wd.ready("attract screen up")    # READY=1 once the first frame is on screen
-    Clock.schedule_interval(lambda dt: wd.beat(status_line()), 1.0)   # the UI clock
-    ...
+    wd.beat(status_line(controller)) # from the main loop
     wd.stopping()
 
 ``WATCHDOG=1`` goes out only from :meth:`Watchdog.beat`, i.e. only while the main loop runs, at most every
@@ -28,6 +32,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +180,7 @@ class Watchdog:
             status: a short status line, sent when it changed (at most every `status_every_s`).
         """
         now = self.clock()
-        if status is not None and status != self._last_status and now >= self._next_status:
+        if self.is_ready and status is not None and status != self._last_status and now >= self._next_status:
             self.notifier.status(status)
             self._last_status = status
             self._next_status = now + self.status_every_s
@@ -254,3 +259,94 @@ class ConfigKeeper:
         self.current, self.last_error = fresh, None
         log.info("config reloaded")
         return fresh, None
+
+
+def controller_health(controller: Any) -> list[Callable[[], bool]]:
+    """Health checks of a running KioskController: its camera, framing and processing threads are alive."""
+
+    def alive(owner: Any, name: str) -> Callable[[], bool]:
+        def check() -> bool:
+            thread = getattr(owner, "_thread", None)
+            return thread is not None and thread.is_alive()
+
+        check.__name__ = f"{name} thread alive"
+        return check
+
+    return [
+        alive(controller.camera, "camera"),
+        alive(controller.framing, "framing"),
+        alive(controller.worker, "processing"),
+    ]
+
+
+def status_line(controller: Any) -> str:
+    """One line for `systemctl status`: the screen and the session counters (no guest data)."""
+    c = controller.flow.counters
+    return f"{controller.state.value}; sessions {c['sessions']}, completed {c['completed']}, failsafe {c['failsafe']}"
+
+
+@dataclass
+class Appliance:
+    """What attach_to_app() started, for shutdown and the tests."""
+
+    watchdog: Watchdog
+    store: Any
+    recorder: Any
+    sweeper: Any
+    log_handler: logging.Handler | None
+    own_store: bool
+
+    def stop(self) -> None:
+        """STOPPING=1; stop the retention sweeper; close a store opened here."""
+        self.watchdog.stopping()
+        self.sweeper.stop()
+        if self.own_store:
+            self.store.close()
+
+
+def attach_to_app(
+    app: Any,
+    controller: Any,
+    cfg: Any,
+    *,
+    scheduler: Any = None,
+    notifier: Notifier | None = None,
+    file_log: bool = True,
+) -> Appliance:
+    """Make a KioskApp an appliance: journal and retention, READY once the UI is up, WATCHDOG from its clock.
+
+    Call it in `kiosk run` after building the app and before ``app.run()``.
+
+    Args:
+        app: the Kivy app (its on_start / on_stop events are bound).
+        controller: the app's KioskController.
+        cfg: the KioskConfig.
+        scheduler: the clock with schedule_once/schedule_interval (default: kivy.clock.Clock).
+        notifier: sd_notify target (default: from the environment).
+        file_log: add the rotating log file under data_dir/logs.
+    """
+    from kiosk.session.recorder import attach_journal
+    from kiosk.session.store import SessionStore, Sweeper
+
+    if scheduler is None:
+        from kivy.clock import Clock
+
+        scheduler = Clock
+    server = getattr(controller.downloads, "server", None)
+    store = getattr(server, "store", None)
+    own = store is None
+    if store is None:
+        store = SessionStore(cfg.data_dir, cfg.retention)
+    recorder = attach_journal(controller, store)
+    sweeper = Sweeper(store).start()
+    handler = setup_file_logging(cfg.data_dir) if file_log else None
+    wd = Watchdog(notifier or Notifier.from_env(), healthy=controller_health(controller))
+    appliance = Appliance(wd, store, recorder, sweeper, handler, own)
+
+    def on_start(*_: Any) -> None:
+        # The next frame is drawn with the attract screen on it: then we are up.
+        scheduler.schedule_once(lambda _dt: wd.ready(status_line(controller)), 0)
+
+    scheduler.schedule_interval(lambda _dt: wd.beat(status_line(controller)), 1.0)
+    app.bind(on_start=on_start, on_stop=lambda *_: appliance.stop())
+    return appliance

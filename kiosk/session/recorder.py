@@ -83,7 +83,8 @@ class SessionRecorder:
             self._end(sess, delivered=reason == "completed" or old in (State.DELIVERY, State.THANKS))
             return
         if sess.id not in self._open:
-            self.store.create(session_id=sess.id)
+            if self.store.journal.get(sess.id) is None:  # else adopt it (another part journaled it first)
+                self.store.create(session_id=sess.id)
             self._open[sess.id] = set()
             self._step[sess.id] = Step.CREATED
         done = self._open[sess.id]

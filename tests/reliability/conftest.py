@@ -53,13 +53,16 @@ def make_kiosk(tmp_path: Path, installed_models: Path) -> Iterator[Callable[...,
 
     built: list[Any] = []
 
-    def make(cups: tuple[str, str] | None = None, data_dir: Path | None = None) -> tuple[Any, Any]:
+    def make(
+        cups: tuple[str, str] | None = None, data_dir: Path | None = None, journal: bool = True
+    ) -> tuple[Any, Any]:
         clock = OffsetClock()
         kiosk = build_kiosk(
             data_dir or tmp_path / f"data{len(built)}",
             cups,
             clock=clock,
             sim_name=f"rel-{tmp_path.name}-{len(built)}",
+            journal=journal,
         )
         built.append(kiosk)
         return kiosk, clock
