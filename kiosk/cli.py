@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.commands.headshot",
     "kiosk.commands.generate",
     "kiosk.commands.demo",
+    "kiosk.commands.run",
     "kiosk.commands.models",
     "kiosk.commands.config",
     "kiosk.commands.printing",

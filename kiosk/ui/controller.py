@@ -92,6 +92,12 @@ class StudioProcessor:
         progress(1.0, "done")
         return out
 
+    def close(self) -> None:
+        """Release the pipeline's models (call on the processing thread)."""
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+
 
 @dataclass
 class Job:
@@ -130,6 +136,11 @@ class ProcessingWorker:
         while True:
             item = self._q.get()
             if item is None:
+                # MediaPipe graphs must be closed on the thread that made them (a close from the
+                # garbage collector on another thread can deadlock at exit).
+                close = getattr(self.processor, "close", None)
+                if callable(close):
+                    close()
                 return
             job, bgr, style, formats, out_dir = item
 

@@ -63,7 +63,7 @@ class Metrics:
         self.pad = 48 * self.u
         self.title = 76 * self.u
         self.body = 42 * self.u
-        self.small = 32 * self.u
+        self.small = 34 * self.u
         self.button_h = max(48.0, 128 * self.u)
         self.button_text = 44 * self.u
         self.content_w = min(width - 2 * self.pad, 1400 * self.u)
@@ -254,7 +254,12 @@ class LiveScreen(KScreen):
         self.count.outline_color = (0, 0, 0, 0.6)
         stage.add_widget(self.count)
         root.add_widget(stage)
-        panel = BoxLayout(orientation="vertical", spacing=m.pad * 0.5, padding=(m.pad * 0.4, 0))
+        panel = BoxLayout(
+            orientation="vertical",
+            spacing=m.pad * 0.5,
+            padding=(m.pad * 0.4, 0),
+            size_hint=(0.38, 1) if m.landscape else (1, 0.3),
+        )
         self.title = label("framing.title", m.title * 0.8, bold=True, color=WHITE, auto_height=True)
         panel.add_widget(self.title)
         panel.add_widget(spacer())
@@ -316,9 +321,11 @@ class ReviewScreen(KScreen):
         """Photo, title, buttons."""
         m = self.m
         root = BoxLayout(orientation="horizontal" if m.landscape else "vertical", padding=m.pad, spacing=m.pad * 0.8)
-        self.photo = ImageView(size_hint=(0.55, 1) if m.landscape else (1, 0.58))
+        self.photo = ImageView(size_hint=(0.55, 1) if m.landscape else (1, 0.6))
         root.add_widget(self.photo)
-        col = BoxLayout(orientation="vertical", spacing=m.pad * 0.5)
+        col = BoxLayout(
+            orientation="vertical", spacing=m.pad * 0.5, size_hint=(0.45, 1) if m.landscape else (1, 0.4)
+        )
         col.add_widget(spacer())
         col.add_widget(label("review.title", m.title, bold=True, auto_height=True))
         self.auto = Txt("", size_px=m.body, color=MUTED, auto_height=True)
@@ -430,9 +437,11 @@ class DeliveryScreen(KScreen):
         """Result image, QR and buttons."""
         m = self.m
         root = BoxLayout(orientation="horizontal" if m.landscape else "vertical", padding=m.pad, spacing=m.pad * 0.8)
-        self.photo = ImageView(size_hint=(0.5, 1) if m.landscape else (1, 0.5))
+        self.photo = ImageView(size_hint=(0.5, 1) if m.landscape else (1, 0.45))
         root.add_widget(self.photo)
-        col = BoxLayout(orientation="vertical", spacing=m.pad * 0.4)
+        col = BoxLayout(
+            orientation="vertical", spacing=m.pad * 0.4, size_hint=(0.5, 1) if m.landscape else (1, 0.55)
+        )
         col.add_widget(label("delivery.title", m.title, bold=True, auto_height=True))
         qr_box = FloatLayout()
         self.qr = Widget(size_hint=(None, None))

@@ -54,6 +54,9 @@ class GatedProcessor:
     def release(self) -> None:
         self.gate.set()
 
+    def close(self) -> None:
+        self.real.close()
+
     def process(self, bgr: Any, style: str, formats: list[str], out_dir: Path, progress: Any) -> Any:
         progress(0.01, "queued")
         assert self.gate.wait(60), "test never released the processing gate"

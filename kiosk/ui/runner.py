@@ -1,0 +1,98 @@
+"""Start the touchscreen app (`kiosk run`, and `kiosk demo` with a display); Kivy loads only in here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import KioskConfig
+from kiosk.errors import InputError
+from kiosk.session.flow import State
+
+log = logging.getLogger(__name__)
+DEMO_BRIDGE_URL = "sim://demo?wire=0"
+
+
+def have_display() -> bool:
+    """Whether a graphical display is available ($DISPLAY or $WAYLAND_DISPLAY)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def window_size(cfg: KioskConfig, size: str | None) -> tuple[int, int]:
+    """Window size from --size WxH, else from the config (orientation, window_width/height)."""
+    if size:
+        try:
+            w, h = (int(v) for v in size.lower().split("x"))
+        except ValueError as err:
+            raise InputError(f"--size {size!r} is not WIDTHxHEIGHT, e.g. 1080x1920") from err
+        if not (320 <= w <= 7680 and 320 <= h <= 7680):
+            raise InputError(f"--size {size}: each side must be 320..7680 px")
+        return w, h
+    w, h = cfg.ui.window_width, cfg.ui.window_height
+    if (cfg.ui.orientation == "landscape" and w < h) or (cfg.ui.orientation == "portrait" and w > h):
+        w, h = h, w
+    return w, h
+
+
+def demo_parts(cfg: KioskConfig) -> tuple[Any, Any]:
+    """The demo's virtual camera (bundled portrait, gentle motion) and the simulated bridge's lights."""
+    from kiosk.camera.config import VirtualCameraConfig
+    from kiosk.camera.virtual import VirtualCamera
+    from kiosk.lights import BridgeLights, NoopLights
+    from kiosk.ui.config import LightsConfig
+
+    source = cfg.camera.source if cfg.camera.backend == "virtual" else None
+    camera = VirtualCamera(VirtualCameraConfig(source=source))
+    try:
+        from firmware_bridge.sim import start
+
+        start(DEMO_BRIDGE_URL)
+        lights: Any = BridgeLights(LightsConfig(port_url=DEMO_BRIDGE_URL))
+    except ImportError:
+        lights = NoopLights()
+    return camera, lights
+
+
+def copy_results_on_delivery(controller: Any, out_dir: Path) -> None:
+    """Copy each session's results to out_dir when it reaches the delivery screen (demo output)."""
+
+    def on_change(_old: State, new: State, _reason: str) -> None:
+        sess = controller.session
+        if new is State.DELIVERY and sess is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for path in sess.results.values():
+                shutil.copyfile(path, out_dir / path.name)
+            log.info("results copied to %s", out_dir)
+
+    controller.flow.listen(on_change)
+
+
+def run_app(
+    cfg: KioskConfig,
+    *,
+    fullscreen: bool,
+    size: tuple[int, int],
+    camera: Any = None,
+    lights: Any = None,
+    results_to: Path | None = None,
+) -> int:
+    """Open the kiosk window and run until the operator leaves kiosk mode (or the window closes)."""
+    if not have_display():
+        raise InputError("no display ($DISPLAY is not set): run this on the kiosk's screen, or use `kiosk demo`")
+    from kiosk.ui.boot import prepare_kivy
+
+    prepare_kivy(size[0], size[1], fullscreen=fullscreen)
+    from kiosk.ui.app import KioskApp
+    from kiosk.ui.i18n import Texts
+    from kiosk.ui.wiring import build_controller
+
+    texts = Texts(list(cfg.ui.languages), cfg.ui.i18n_dir)
+    controller = build_controller(cfg, camera=camera, lights=lights)
+    if results_to is not None:
+        copy_results_on_delivery(controller, results_to)
+    app = KioskApp(controller, texts, brand_color=cfg.pipeline.brand_color, cjk_font=cfg.ui.cjk_font)
+    app.run()
+    return 0
