@@ -285,9 +285,13 @@ def run_soak(
     warmup: int = 5,
     capture_px: tuple[int, int] = (640, 480),
     fmt: str = "badge",
-    progress: Callable[[int, str | None], None] | None = None,
+    progress: Callable[[int, str | None, dict[str, int] | None], None] | None = None,
 ) -> dict[str, Any]:
-    """Run n sessions (the first `warmup` of them before the start sample); the report as a dict."""
+    """Run n sessions (the first `warmup` of them before the start sample); the report as a dict.
+
+    progress(i, why, stats) is called after each session: why is the failure or None; stats (RSS,
+    descriptors, threads, failures so far) every 50 sessions, else None.
+    """
     kiosk = build_kiosk(work / "data", cups, capture_px=capture_px, fmt=fmt)
     failures: list[str] = []
     base: dict[str, int] = {}
@@ -303,7 +307,8 @@ def run_soak(
                 if kiosk.controller.state.value != "attract":  # let the kiosk recover before the next one
                     kiosk.controller.tap("cancel")
             if progress is not None:
-                progress(i + 1, why)
+                every = (i + 1) % 50 == 0
+                progress(i + 1, why, {**sample(kiosk), "failures": len(failures)} if every else None)
         elapsed = time.monotonic() - t_start
         measured = n - min(warmup, n - 1)
         printed_ok = True
@@ -361,9 +366,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("KIVY_NO_ARGS", "1")
 
-    def progress(i: int, why: str | None) -> None:
-        if not args.quiet and (why or i % 50 == 0):
-            print(f"soak: {i}/{args.n}" + (f" FAILED: {why}" if why else ""), file=sys.stderr, flush=True)
+    t0 = time.monotonic()
+
+    def progress(i: int, why: str | None, now: dict[str, int] | None) -> None:
+        if not args.quiet and (why or now):
+            line = f"soak: {i}/{args.n} at {time.monotonic() - t0:.0f} s" + (f" FAILED: {why}" if why else "")
+            print(line + (f" {json.dumps(now)}" if now else ""), file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="hk-soak-") as tmp:
         if args.no_print:
