@@ -94,5 +94,8 @@ def run_app(
     if results_to is not None:
         copy_results_on_delivery(controller, results_to)
     app = KioskApp(controller, texts, brand_color=cfg.pipeline.brand_color, cjk_font=cfg.ui.cjk_font)
+    from kiosk.appliance import attach_to_app
+
+    attach_to_app(app, controller, cfg)  # journal, retention sweeper, log file, sd_notify READY/WATCHDOG
     app.run()
     return 0

@@ -1,0 +1,102 @@
+"""`kiosk run` as systemd starts it: a real Kivy window under Xvfb, $NOTIFY_SOCKET pointing at a unix
+datagram socket held by the test (systemd's end), $WATCHDOG_USEC set. READY=1 arrives once the UI is up,
+then WATCHDOG=1 keeps coming from the UI clock, and the rotating log file is written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def xdisplay() -> Iterator[str]:
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        pytest.skip("Xvfb is not installed (scripts/setup.sh installs xvfb)")
+    n = next(
+        n
+        for n in range(300, 400)
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists()
+    )
+    proc = subprocess.Popen(
+        [exe, f":{n}", "-screen", "0", "1080x1920x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    sock = Path(f"/tmp/.X11-unix/X{n}")
+    deadline = time.monotonic() + 15
+    while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling for the server socket with a deadline
+    if not sock.exists():
+        proc.kill()
+        pytest.fail(f"Xvfb :{n} did not start")
+    try:
+        yield f":{n}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def receive_until(sock: socket.socket, wanted: str, timeout_s: float) -> list[str]:
+    """Datagrams until one holds `wanted` (or the deadline)."""
+    got: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            msg = sock.recv(4096).decode()
+        except TimeoutError:
+            break
+        got.append(msg)
+        if wanted in msg:
+            break
+    return got
+
+
+def test_kiosk_run_notifies_ready_and_pings_the_watchdog(xdisplay: str, isolated_env: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'data_dir = "{isolated_env}"\n[camera]\nbackend = "virtual"\n[delivery.download]\nport = 0\n')
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(str(tmp_path / "notify"))
+        env = {
+            **os.environ,
+            "DISPLAY": xdisplay,
+            "NOTIFY_SOCKET": str(tmp_path / "notify"),
+            "WATCHDOG_USEC": "2000000",
+            "KIVY_HOME": str(tmp_path / "kivy"),
+            "KIVY_NO_ARGS": "1",
+        }
+        env.pop("WATCHDOG_PID", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kiosk", "--config", str(cfg), "run", "--windowed", "--size", "540x960"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            got = receive_until(systemd, "READY=1", 120)
+            assert got and "READY=1" in got[-1], (got, proc.poll())
+            assert "STATUS=attract" in got[-1]
+            pings = receive_until(systemd, "WATCHDOG=1", 10)
+            assert any(m == "WATCHDOG=1" for m in pings), pings
+            more = receive_until(systemd, "WATCHDOG=1", 10)
+            assert any(m == "WATCHDOG=1" for m in more), "the pings keep coming from the UI clock"
+            assert proc.poll() is None
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+    assert (isolated_env / "logs" / "kiosk.log").exists(), "the rotating log file is written"
