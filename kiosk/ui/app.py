@@ -36,7 +36,7 @@ from kiosk.ui.screens import (
     StyleScreen,
     ThanksScreen,
 )
-from kiosk.ui.widgets import BG, register_fonts
+from kiosk.ui.widgets import BG, DARK, register_fonts
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,7 @@ class KioskApp(App):
         screen = self.sm.get_screen(name)
         assert isinstance(screen, KScreen)
         screen.refresh()
+        Window.clearcolor = DARK if screen.dark else BG
         if self.sm.current != name:
             self.sm.current = name
         if name == "pin" and self._pin_opened == 0.0:

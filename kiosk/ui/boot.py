@@ -16,6 +16,9 @@ def prepare_kivy(width: int, height: int, fullscreen: bool = False, kivy_home: s
         kivy_home: Kivy's settings folder (default: a private temp folder, so no ~/.kivy is written).
     """
     os.environ.setdefault("KIVY_NO_ARGS", "1")
+    # PYTHON mode: Kivy logs through the standard logging tree and leaves sys.stderr alone, so
+    # tracebacks and the CLI's error lines stay visible.
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
     os.environ.setdefault("KIVY_HOME", kivy_home or tempfile.mkdtemp(prefix="kiosk-kivy-"))

@@ -18,7 +18,6 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.screenmanager import Screen
-from kivy.uix.stencilview import StencilView
 from kivy.uix.widget import Widget
 
 from kiosk.session.flow import State
@@ -79,7 +78,8 @@ class KScreen(Screen):
         super().__init__(**kw)
         self.app = app
         self.m = m
-        paint_background(self, DARK if self.dark else BG)
+        if not self.dark:  # dark screens show the window's clear colour (one fill less per frame)
+            paint_background(self, BG)
         self.build()
 
     def t(self, key: str, **fmt: object) -> str:
@@ -240,7 +240,7 @@ class LiveScreen(KScreen):
         root = BoxLayout(
             orientation="horizontal" if m.landscape else "vertical", padding=m.pad * 0.6, spacing=m.pad * 0.6
         )
-        stage = StencilView(size_hint=(0.62, 1) if m.landscape else (1, 0.7))
+        stage = FloatLayout(size_hint=(0.62, 1) if m.landscape else (1, 0.7))
         self.preview = LivePreview()
         self.count = Txt("", size_px=360 * m.u, bold=True, color=WHITE)
         stage.add_widget(self.preview)
@@ -276,11 +276,13 @@ class LiveScreen(KScreen):
         root.add_widget(panel)
         self.add_widget(root)
         self._last_seq = -1
+        self._view: tuple[Any, ...] = ()
 
     def refresh(self) -> None:
         """Reset the preview overlays."""
         super().refresh()
         self._last_seq = -1
+        self._view = ()
         self.update(0.0)
 
     def update(self, dt: float) -> None:
@@ -294,24 +296,17 @@ class LiveScreen(KScreen):
         r = c.framing_result
         self.preview.set_face(r.box if r else None, bool(r and r.framed))
         if st is State.COUNTDOWN:
-            self.count.text = str(max(1, c.countdown_left))
-            self.hint.text = self.t("countdown.look")
-            self.hint.color = WHITE
-            self.sub.text = ""
-            self.shoot.opacity = 0.0
-            self.preview.set_flash(0.0)
+            view = (str(max(1, c.countdown_left)), self.t("countdown.look"), WHITE, 0.0, 0.0)
         elif st is State.CAPTURE:
-            self.count.text = ""
-            self.hint.text = self.t("capture.title")
-            self.preview.set_flash(0.85)
+            view = ("", self.t("capture.title"), WHITE, 0.0, 0.85)
         else:
-            self.count.text = ""
-            self.shoot.opacity = 1.0
-            self.preview.set_flash(0.0)
             hint = r.hint if r is not None else Hint.NO_FACE
-            self.hint.text = self.t(f"hint.{hint.value}")
-            self.hint.color = OK if hint in (Hint.PERFECT, Hint.HOLD_STILL) else WHITE
-            self.sub.text = ""
+            ok = hint in (Hint.PERFECT, Hint.HOLD_STILL)
+            view = ("", self.t(f"hint.{hint.value}"), OK if ok else WHITE, 1.0, 0.0)
+        if view != self._view:  # set widget properties only on change: no label re-render per frame
+            self._view = view
+            self.count.text, self.hint.text, self.hint.color, self.shoot.opacity, flash = view
+            self.preview.set_flash(flash)
 
 
 class ReviewScreen(KScreen):

@@ -237,9 +237,6 @@ class ImageView(Widget):
         h, w = bgr.shape[:2]
         if self.texture is None or self.frame_size != (w, h):
             self.texture = Texture.create(size=(w, h), colorfmt="bgr")
-            self.texture.flip_vertical()
-            if self.mirror:
-                self.texture.flip_horizontal()
             self.frame_size = (w, h)
             self._rect.texture = self.texture
             self._layout()
@@ -261,7 +258,19 @@ class ImageView(Widget):
 
     def _layout(self, *_: Any) -> None:
         x, y, w, h = self.image_rect()
+        u0, u1, v0, v1 = 0.0, 1.0, 0.0, 1.0
+        if self.cover and w > 0 and h > 0:
+            # Crop with texture coordinates rather than drawing outside and clipping: no overdraw and no
+            # stencil passes, which matters with a software GL.
+            fu = min(1.0, self.width / w)
+            fv = min(1.0, self.height / h)
+            u0, u1 = (1 - fu) / 2, (1 + fu) / 2
+            v0, v1 = (1 - fv) / 2, (1 + fv) / 2
+            x, y, w, h = self.x, self.y, self.width, self.height
         self._rect.pos, self._rect.size = (x, y), (w, h)
+        # Texture row 0 is the image's top row: the rectangle's bottom edge samples v1, its top v0.
+        left, right = (u1, u0) if self.mirror else (u0, u1)
+        self._rect.tex_coords = (left, v1, right, v1, right, v0, left, v0)
 
 
 class LivePreview(ImageView):
@@ -287,12 +296,15 @@ class LivePreview(ImageView):
         rx, ry = 0.12 * h, 0.17 * h
         self._head.ellipse = (cx - rx, head_cy - ry, 2 * rx, 2 * ry)
         neck = head_cy - ry * 1.05
-        self._shoulders.bezier = [
-            cx - 0.45 * h, y + 0.02 * h, cx - 0.40 * h, neck - 0.12 * h, cx - 0.16 * h, neck - 0.06 * h,
+        lo, hi = self.x + 4, self.right - 4
+        bottom = max(y, self.y) + 0.02 * h
+        pts = [
+            cx - 0.45 * h, bottom, cx - 0.40 * h, neck - 0.12 * h, cx - 0.16 * h, neck - 0.06 * h,
             cx - 0.08 * h, neck, cx + 0.08 * h, neck, cx + 0.16 * h, neck - 0.06 * h,
-            cx + 0.40 * h, neck - 0.12 * h, cx + 0.45 * h, y + 0.02 * h,
+            cx + 0.40 * h, neck - 0.12 * h, cx + 0.45 * h, bottom,
         ]  # fmt: skip
-        self._flash.pos, self._flash.size = (x, y), (w, h)
+        self._shoulders.bezier = [min(hi, max(lo, v)) if i % 2 == 0 else v for i, v in enumerate(pts)]
+        self._flash.pos, self._flash.size = self.pos, self.size
 
     def _layout(self, *_: Any) -> None:
         super()._layout()
@@ -306,15 +318,21 @@ class LivePreview(ImageView):
             return
         x, y, w, h = self.image_rect()
         bx = 1.0 - (box.x + box.w) if self.mirror else box.x
-        px, pw, ph = x + bx * w, box.w * w, box.h * h
-        py = y + (1.0 - box.y - box.h) * h
-        self._box.rounded_rectangle = (px, py, pw, ph, 12)
-        self._box_color.rgba = OK if framed else WARN
-        self._guide_color.rgba = (OK[0], OK[1], OK[2], 0.7) if framed else (1, 1, 1, 0.55)
+        px0, py0 = max(self.x, x + bx * w), max(self.y, y + (1.0 - box.y - box.h) * h)
+        px1 = min(self.right, x + (bx + box.w) * w)
+        py1 = min(self.top, y + (1.0 - box.y) * h)
+        rect = (px0, py0, max(1.0, px1 - px0), max(1.0, py1 - py0), 12)
+        if tuple(self._box.rounded_rectangle) != rect:
+            self._box.rounded_rectangle = rect
+        box_rgba = OK if framed else WARN
+        if tuple(self._box_color.rgba) != box_rgba:
+            self._box_color.rgba = box_rgba
+            self._guide_color.rgba = (OK[0], OK[1], OK[2], 0.7) if framed else (1, 1, 1, 0.55)
 
     def set_flash(self, alpha: float) -> None:
         """White capture flash over the preview, 0..1."""
-        self._flash_color.a = alpha
+        if self._flash_color.a != alpha:
+            self._flash_color.a = alpha
 
 
 class BusyRing(Widget):
