@@ -24,7 +24,6 @@ from kiosk.session.flow import State
 from kiosk.session.framing_worker import Hint
 from kiosk.ui.widgets import (
     BG,
-    DARK,
     MUTED,
     OK,
     PRIMARY,
