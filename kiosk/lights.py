@@ -7,6 +7,7 @@ go through a small worker thread, so the UI thread never waits on the serial lin
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 SCENES = ("idle", "attract", "framing", "countdown", "flash")
 LENS_PATTERNS = ("off", "on", "blink", "pulse")
+# A button press delivered after a link outage older than this is ignored (the guest has moved on).
+BUTTON_MAX_AGE_MS = 3000
 
 
 class Lights(Protocol):
@@ -39,6 +42,10 @@ class Lights(Protocol):
 
     def status(self) -> str:
         """One line for the operator: connected, firmware, faults."""
+        ...
+
+    def pop_buttons(self) -> list[str]:
+        """Hardware buttons pressed since the last call ("start", "print", "operator"), oldest first."""
         ...
 
     @property
@@ -79,6 +86,10 @@ class NoopLights:
         """Say that no lights are configured."""
         return "no lights configured (lights.port_url is empty)"
 
+    def pop_buttons(self) -> list[str]:
+        """No hardware buttons."""
+        return []
+
     @property
     def ok(self) -> bool:
         """Always fine."""
@@ -106,6 +117,7 @@ class BridgeLights:
         self._q: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue(maxsize=32)
         self.last_error: str | None = None
         self.calls: list[tuple[str, str]] = []
+        self._buttons: collections.deque[str] = collections.deque(maxlen=16)
         self._thread = threading.Thread(target=self._run, name="lights", daemon=True)
         self._thread.start()
 
@@ -113,7 +125,23 @@ class BridgeLights:
         from firmware_bridge.client import BridgeClient
 
         assert self.config.port_url is not None
-        return BridgeClient(self.config.port_url).start()
+        client = BridgeClient(self.config.port_url)
+        client.on_event(self._on_event)
+        return client.start()
+
+    def _on_event(self, event: Any) -> None:
+        """Called on the link thread: queue button presses for the session's clock (a stale press is dropped)."""
+        from firmware_bridge.client import ButtonPressed
+
+        if isinstance(event, ButtonPressed) and event.age_ms <= BUTTON_MAX_AGE_MS:
+            self._buttons.append(event.button.name.lower())
+
+    def pop_buttons(self) -> list[str]:
+        """Buttons pressed since the last call."""
+        out = []
+        while self._buttons:
+            out.append(self._buttons.popleft())
+        return out
 
     def _put(self, op: str, *args: Any) -> None:
         try:

@@ -285,6 +285,11 @@ class KioskController:
             err, self.injected_error = self.injected_error, None
             raise RuntimeError(err)
         self._watch_camera()
+        for button in self.lights.pop_buttons():
+            if button == "start" and self.flow.state is State.ATTRACT:
+                self.tap("start")
+            elif button == "print" and self.flow.state is State.DELIVERY:
+                self.tap("print")
         st = self.flow.state
         if st in (State.FRAMING, State.COUNTDOWN):
             self.framing_result = self.framing.latest()

@@ -291,8 +291,8 @@ class LivePreview(ImageView):
 
     def _layout_overlay(self, *_: Any) -> None:
         x, y, w, h = self.image_rect()
-        # The guide: a head oval centred 33 % from the top of the frame, shoulders curving out below it.
-        cx, head_cy = x + w / 2, y + h * (1 - 0.33)
+        # The guide: a head oval centred 30 % from the top of the frame, shoulders curving out below it.
+        cx, head_cy = x + w / 2, y + h * (1 - 0.30)
         rx, ry = 0.12 * h, 0.17 * h
         self._head.ellipse = (cx - rx, head_cy - ry, 2 * rx, 2 * ry)
         neck = head_cy - ry * 1.05

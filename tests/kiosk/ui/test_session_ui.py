@@ -5,10 +5,13 @@ Every screen is saved under artifacts/screenshots/ and checked: not blank, and s
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import pytest
 
 from kiosk.session.flow import State
+from kiosk.session.framing_worker import Hint
 
 pytestmark = pytest.mark.ui
 
@@ -28,10 +31,16 @@ def test_whole_session_by_touch(ui) -> None:
     ui.shot("03-consent", ["Before we start", "I agree"])
     assert c.session is not None
     folder = c.session.folder
+    targets = c.framing.targets
+    c.framing.targets = dataclasses.replace(targets, stillness_s=1e9)  # hold auto-capture for the shot
     ui.tap("agree")
     ui.wait_state("framing")
     assert ui.until(lambda: c.framing_result is not None and c.framing_result.box is not None, 20)
+    hints = [ui.app.t(f"hint.{h.value}") for h in Hint]
     ui.shot("04-framing", ["Let's frame your photo"])
+    assert any(t in hints for t in ui.texts()), ui.texts()
+    c.framing.targets = targets
+    c.framing.resume()
     # Framed and still: the countdown starts by itself; the lights ramp through the bridge simulator.
     ui.wait_state("countdown", 30)
     ui.shot("05-countdown", ["Look at the light above the screen"])
@@ -248,3 +257,13 @@ def test_landscape_layout_and_touch_targets(ui) -> None:
         ui.pump(3)
         ui.app.relayout_now()
         ui.pump(3)
+
+
+def test_hardware_start_button_through_the_bridge(ui) -> None:
+    from firmware_bridge.messages import Button
+
+    ui.to_attract()
+    ui.sim.press(Button.START)
+    ui.wait_state("language", 10)
+    ui.tap("cancel")
+    ui.wait_state("attract")
