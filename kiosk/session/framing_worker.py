@@ -42,7 +42,7 @@ class FramingTargets:
 
     face_h_min: float = 0.16
     face_h_max: float = 0.48
-    center_x_tol: float = 0.09
+    center_x_tol: float = 0.07
     second_face_ratio: float = 0.35
     pitch_max: float = 0.68
     yaw_max: float = 0.28

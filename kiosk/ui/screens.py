@@ -30,6 +30,7 @@ from kiosk.ui.widgets import (
     WHITE,
     Btn,
     BusyRing,
+    Card,
     ImageView,
     LivePreview,
     LoadBar,
@@ -157,6 +158,18 @@ class AttractScreen(KScreen):
         col.add_widget(spacer(m.pad))
         col.add_widget(label("attract.title", m.title * 1.25, bold=True, auto_height=True))
         col.add_widget(label("attract.subtitle", m.body, color=MUTED, auto_height=True))
+        col.add_widget(spacer(m.pad))
+        steps = BoxLayout(
+            orientation="horizontal" if m.landscape else "vertical",
+            spacing=m.pad * 0.4,
+            size_hint_y=None,
+            height=(m.button_h * 1.0) if m.landscape else (3 * m.button_h * 0.95 + 2 * m.pad * 0.4),
+        )
+        for i in (1, 2, 3):
+            card = Card(i, m.body * 0.95)
+            card.text_key = f"attract.step{i}"
+            steps.add_widget(card)
+        col.add_widget(steps)
         col.add_widget(spacer())
         self.cta = label("attract.tap", m.button_text, bold=True, color=PRIMARY, auto_height=True)
         col.add_widget(self.cta)
@@ -317,9 +330,7 @@ class ReviewScreen(KScreen):
         root = BoxLayout(orientation="horizontal" if m.landscape else "vertical", padding=m.pad, spacing=m.pad * 0.8)
         self.photo = ImageView(size_hint=(0.55, 1) if m.landscape else (1, 0.6))
         root.add_widget(self.photo)
-        col = BoxLayout(
-            orientation="vertical", spacing=m.pad * 0.5, size_hint=(0.45, 1) if m.landscape else (1, 0.4)
-        )
+        col = BoxLayout(orientation="vertical", spacing=m.pad * 0.5, size_hint=(0.45, 1) if m.landscape else (1, 0.4))
         col.add_widget(spacer())
         col.add_widget(label("review.title", m.title, bold=True, auto_height=True))
         self.auto = Txt("", size_px=m.body, color=MUTED, auto_height=True)
@@ -433,9 +444,7 @@ class DeliveryScreen(KScreen):
         root = BoxLayout(orientation="horizontal" if m.landscape else "vertical", padding=m.pad, spacing=m.pad * 0.8)
         self.photo = ImageView(size_hint=(0.5, 1) if m.landscape else (1, 0.45))
         root.add_widget(self.photo)
-        col = BoxLayout(
-            orientation="vertical", spacing=m.pad * 0.4, size_hint=(0.5, 1) if m.landscape else (1, 0.55)
-        )
+        col = BoxLayout(orientation="vertical", spacing=m.pad * 0.4, size_hint=(0.5, 1) if m.landscape else (1, 0.55))
         col.add_widget(label("delivery.title", m.title, bold=True, auto_height=True))
         qr_box = FloatLayout()
         self.qr = Widget(size_hint=(None, None))

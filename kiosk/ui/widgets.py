@@ -110,6 +110,37 @@ class Txt(Label):
         self.height = self.texture_size[1]
 
 
+class Card(Txt):
+    """Text on a white rounded card with a numbered disc (the attract screen's three steps)."""
+
+    def __init__(self, number: int, size_px: float, **kw: Any) -> None:
+        """A card; its text is set by the screen (i18n)."""
+        super().__init__("", size_px=size_px, bold=True, **kw)
+        self.padding = (size_px * 2.6, size_px * 0.6, size_px * 0.6, size_px * 0.6)
+        self.halign = "left"
+        with self.canvas.before:
+            Color(*LINE)
+            self._edge = RoundedRectangle(radius=[24])
+            Color(*CARD)
+            self._card = RoundedRectangle(radius=[22])
+            Color(*PRIMARY)
+            self._disc = Ellipse()
+        self._num = Label(text=str(number), font_size=size_px, font_name=FONT_BOLD, color=WHITE)
+        self.add_widget(self._num)
+        self.bind(pos=self._layout, size=self._layout)
+
+    def _layout(self, *_: Any) -> None:
+        self._edge.pos, self._edge.size = self.pos, self.size
+        self._card.pos, self._card.size = (self.x + 2, self.y + 2), (max(0, self.width - 4), max(0, self.height - 4))
+        d = min(self.height * 0.62, self.font_size * 1.7)
+        self._disc.pos, self._disc.size = (self.x + self.font_size * 0.7, self.center_y - d / 2), (d, d)
+        self._num.size = (d, d)
+        self._num.pos = self._disc.pos
+
+    def _wrap(self, *_: Any) -> None:
+        self.text_size = (max(1.0, self.width - self.padding[0] - self.padding[2]), None)
+
+
 class Btn(ButtonBehavior, Label):
     """A rounded touch button; `action`/`arg` name what it does (the tests find buttons by them)."""
 
@@ -282,7 +313,7 @@ class LivePreview(ImageView):
         with self.canvas.after:
             self._guide_color = Color(1, 1, 1, 0.55)
             self._head = Line(ellipse=(0, 0, 1, 1), width=3)
-            self._shoulders = Line(bezier=[0, 0, 0, 0], width=3)
+            self._shoulders = Line(points=[0, 0, 1, 1], width=3)
             self._box_color = Color(*WARN)
             self._box = Line(rounded_rectangle=(0, 0, 1, 1, 12), width=4)
             self._flash_color = Color(1, 1, 1, 0)
@@ -298,12 +329,23 @@ class LivePreview(ImageView):
         neck = head_cy - ry * 1.05
         lo, hi = self.x + 4, self.right - 4
         bottom = max(y, self.y) + 0.02 * h
-        pts = [
-            cx - 0.45 * h, bottom, cx - 0.40 * h, neck - 0.12 * h, cx - 0.16 * h, neck - 0.06 * h,
-            cx - 0.08 * h, neck, cx + 0.08 * h, neck, cx + 0.16 * h, neck - 0.06 * h,
-            cx + 0.40 * h, neck - 0.12 * h, cx + 0.45 * h, bottom,
-        ]  # fmt: skip
-        self._shoulders.bezier = [min(hi, max(lo, v)) if i % 2 == 0 else v for i, v in enumerate(pts)]
+
+        def shoulder(sign: float) -> list[float]:
+            # A quadratic curve from the neck out and down to the frame's bottom edge.
+            p0 = (cx + sign * 0.09 * h, neck)
+            p1 = (cx + sign * 0.40 * h, neck - 0.02 * h)
+            p2 = (cx + sign * 0.44 * h, bottom)
+            pts: list[float] = []
+            for i in range(13):
+                t = i / 12
+                px = (1 - t) ** 2 * p0[0] + 2 * (1 - t) * t * p1[0] + t * t * p2[0]
+                py = (1 - t) ** 2 * p0[1] + 2 * (1 - t) * t * p1[1] + t * t * p2[1]
+                pts += [min(hi, max(lo, px)), py]
+            return pts
+
+        left = shoulder(-1.0)
+        left_rev = [v for i in range(len(left) - 2, -1, -2) for v in left[i : i + 2]]
+        self._shoulders.points = left_rev + shoulder(1.0)
         self._flash.pos, self._flash.size = self.pos, self.size
 
     def _layout(self, *_: Any) -> None:
