@@ -82,7 +82,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
     """A throwaway ES256 chain: root CA -> end-entity signer (C2PA refuses self-signed signers)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
         x509.CertificateBuilder()
