@@ -37,6 +37,7 @@ DARK = hex_rgba("#12161C")
 OK = hex_rgba("#4CC38A")
 WARN = hex_rgba("#F2B544")
 WHITE = (1.0, 1.0, 1.0, 1.0)
+GUIDE = hex_rgba("#C9D3DC")
 
 FONT = "KioskSans"
 FONT_BOLD = "KioskSansBold"
@@ -311,11 +312,14 @@ class LivePreview(ImageView):
         """Mirrored, with overlay instructions in canvas.after."""
         super().__init__(mirror=True, cover=True, **kw)
         with self.canvas.after:
-            self._guide_color = Color(1, 1, 1, 0.55)
+            # Opaque colours only: Kivy draws a wide line that is not opaque through the stencil buffer,
+            # which costs a software GL several ms per frame.
+            self._guide_color = Color(*GUIDE)
             self._head = Line(ellipse=(0, 0, 1, 1), width=3)
             self._shoulders = Line(points=[0, 0, 1, 1], width=3)
             self._box_color = Color(*WARN)
-            self._box = Line(rounded_rectangle=(0, 0, 1, 1, 12), width=4)
+            self._box = Line(rounded_rectangle=(-1000, -1000, 10, 10, 2), width=4)
+            self._box_rect: tuple[float, ...] = (-1000.0, -1000.0, 10.0, 10.0, 2)
             self._flash_color = Color(1, 1, 1, 0)
             self._flash = Rectangle()
         self.bind(pos=self._layout_overlay, size=self._layout_overlay)
@@ -356,7 +360,7 @@ class LivePreview(ImageView):
     def set_face(self, box: Any, framed: bool) -> None:
         """Draw the face box (normalised, unmirrored camera coords) or hide it (box None)."""
         if box is None:
-            self._box_color.a = 0
+            self._set_box((-1000.0, -1000.0, 10.0, 10.0, 2))  # off the widget: hidden, still opaque
             return
         x, y, w, h = self.image_rect()
         bx = 1.0 - (box.x + box.w) if self.mirror else box.x
@@ -364,12 +368,16 @@ class LivePreview(ImageView):
         px1 = min(self.right, x + (bx + box.w) * w)
         py1 = min(self.top, y + (1.0 - box.y) * h)
         rect = (px0, py0, max(1.0, px1 - px0), max(1.0, py1 - py0), 12)
-        if tuple(self._box.rounded_rectangle) != rect:
-            self._box.rounded_rectangle = rect
+        self._set_box(rect)
         box_rgba = OK if framed else WARN
         if tuple(self._box_color.rgba) != box_rgba:
             self._box_color.rgba = box_rgba
-            self._guide_color.rgba = (OK[0], OK[1], OK[2], 0.7) if framed else (1, 1, 1, 0.55)
+            self._guide_color.rgba = OK if framed else GUIDE
+
+    def _set_box(self, rect: tuple[float, ...]) -> None:
+        if rect != self._box_rect:
+            self._box_rect = rect
+            self._box.rounded_rectangle = rect
 
     def set_flash(self, alpha: float) -> None:
         """White capture flash over the preview, 0..1."""
