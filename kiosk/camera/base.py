@@ -152,8 +152,13 @@ class CameraThread:
         self.last_error = str(err)
         self.camera.close()
 
+    def _backoff(self, failures: int) -> float:
+        """Pause before the next reconnect attempt: reconnect_s, doubling up to 8× while it stays away."""
+        return self.reconnect_s * min(8, 2 ** max(0, failures - 1))
+
     def _run(self) -> None:
         opened = False
+        failures = 0
         while not self._stop.is_set():
             try:
                 if not opened:
@@ -162,19 +167,22 @@ class CameraThread:
                 img = self.camera.read()
             except CameraDisconnected as err:
                 opened = False
+                failures += 1
                 self._set_disconnected(err)
-                self._stop.wait(self.reconnect_s)
+                self._stop.wait(self._backoff(failures))
                 continue
             except Exception as err:  # reason: supervised loop; a driver bug must not kill the kiosk
                 log.exception("camera read failed")
                 opened = False
+                failures += 1
                 self._set_disconnected(err)
-                self._stop.wait(self.reconnect_s)
+                self._stop.wait(self._backoff(failures))
                 continue
             with self._lock:
                 self._seq += 1
                 self._frame = Frame(img, self._seq, self.clock())
             self.frames_read += 1
+            failures = 0
             if not self.connected:
                 log.info("camera connected")
             self.connected = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import cv2
 import numpy as np
@@ -30,6 +31,9 @@ class OpenCVCamera(Camera):
         """Open and configure the device; CameraDisconnected when it is absent."""
         dev = self.config.device
         target: int | str = int(dev) if dev.isdigit() else dev
+        if isinstance(target, str) and not os.path.exists(target):
+            # Checked first: OpenCV would log a warning on every reconnect attempt.
+            raise CameraDisconnected(f"camera {dev} is not plugged in")
         cap = cv2.VideoCapture(target, cv2.CAP_V4L2)
         if not cap.isOpened():
             cap.release()

@@ -53,7 +53,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     S.CAPTURE: frozenset({S.REVIEW}),
     S.REVIEW: frozenset({S.STYLE, S.FRAMING}),
     S.STYLE: frozenset({S.PROCESSING}),
-    S.PROCESSING: frozenset({S.DELIVERY}),
+    S.PROCESSING: frozenset({S.DELIVERY, S.FRAMING}),  # FRAMING: the photo had no usable face
     S.DELIVERY: frozenset({S.THANKS}),
     S.THANKS: frozenset(),
     S.CLEANUP: frozenset({S.ATTRACT}),
@@ -277,6 +277,12 @@ class SessionFlow:
         assert self.session is not None
         self.session.style = style
         self.go(S.PROCESSING, f"style {style}")
+
+    def unusable(self, reason: str) -> None:
+        """The pipeline found no usable face in the capture: back to framing for another try."""
+        assert self.session is not None
+        self.session.capture = None
+        self.go(S.FRAMING, f"no usable face ({reason}), retake")
 
     def processed(self) -> None:
         """The pipeline finished."""

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from kiosk.camera.base import CameraThread
+from kiosk.errors import NoUsableFace
 from kiosk.lights import Lights, NoopLights
 from kiosk.session.flow import CAMERA_STATES, Session, SessionFlow, State, Timeouts
 from kiosk.session.framing_worker import FramingResult, FramingWorker, Hint
@@ -108,6 +109,7 @@ class Job:
     stage: str = "queued"
     results: dict[str, Path] | None = None
     error: str | None = None
+    unusable: str | None = None  # the capture had no usable face (reason): ask for another photo
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -150,6 +152,9 @@ class ProcessingWorker:
 
             try:
                 job.results = self.processor.process(bgr, style, formats, out_dir, progress)
+            except NoUsableFace as err:
+                log.info("capture has no usable face: %s", err.reason)
+                job.unusable = err.reason
             except Exception as err:  # reason: supervised worker; the session routes the error to the failsafe
                 log.exception("processing failed")
                 job.error = f"{type(err).__name__}: {err}"
@@ -347,6 +352,9 @@ class KioskController:
     def _processing(self) -> None:
         job = self.job
         if job is None or not job.done.is_set():
+            return
+        if job.unusable is not None:
+            self.flow.unusable(job.unusable)
             return
         if job.error is not None or job.results is None:
             self.flow.fail("error:processing")

@@ -174,3 +174,12 @@ def test_cleanup_hook_failure_still_deletes(tmp_path: Path, clock: FakeClock) ->
     folder = flow.session.folder
     flow.cancel()
     assert not folder.exists() and flow.state is State.ATTRACT
+
+
+def test_unusable_capture_goes_back_to_framing(flow: SessionFlow) -> None:
+    _to_review(flow)
+    flow.approve()
+    flow.choose_style("white")
+    flow.unusable("no_face")
+    assert flow.state is State.FRAMING
+    assert flow.session is not None and flow.session.capture is None

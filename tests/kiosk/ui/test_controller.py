@@ -1,0 +1,79 @@
+"""The controller without a window: processing errors route correctly (no usable face → framing; any
+other error → the failsafe), with the real camera thread, framing worker and processing thread."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.camera.config import VirtualCameraConfig
+from kiosk.camera.virtual import VirtualCamera
+from kiosk.config import KioskConfig, default_data_dir
+from kiosk.errors import NoUsableFace
+from kiosk.lights import NoopLights
+from kiosk.session.flow import State
+from kiosk.ui.config import UIConfig
+from kiosk.ui.delivery_port import NoPrinter, OfflineDownloads
+from kiosk.ui.wiring import build_controller
+
+
+class Failing:
+    def __init__(self, err: Exception) -> None:
+        self.err = err
+
+    def process(self, *_args: Any) -> Any:
+        raise self.err
+
+
+def _controller(tmp_path: Path, processor: Any) -> Any:
+    models = default_data_dir() / "models"
+    if not (models / "face_detection_short_range.tflite").is_file():
+        pytest.skip(f"MediaPipe models not installed in {models}")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "models").symlink_to(models)
+    cfg = KioskConfig(data_dir=data, ui=UIConfig(stillness_s=0.2, countdown_s=1))
+    return build_controller(
+        cfg,
+        camera=VirtualCamera(VirtualCameraConfig(width=320, height=240)),
+        lights=NoopLights(),
+        downloads=OfflineDownloads(),
+        printer=NoPrinter(),
+        processor=processor,
+    )
+
+
+def _until(c: Any, cond: Any, timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        c.tick()
+        if cond():
+            return True
+        time.sleep(0.01)  # the simulated UI clock's pacing while polling with a deadline
+    return False
+
+
+@pytest.mark.parametrize(
+    ("err", "want"),
+    [
+        (NoUsableFace("no face in the photo", "no_face"), State.FRAMING),
+        (RuntimeError("pipeline exploded"), State.ATTENDANT_NEEDED),
+    ],
+)
+def test_processing_errors(tmp_path: Path, err: Exception, want: State) -> None:
+    c = _controller(tmp_path, Failing(err))
+    c.start()
+    try:
+        assert _until(c, lambda: c.camera.connected)
+        for action, arg in (("start", ""), ("language", "en"), ("agree", "")):
+            c.tap(action, arg)
+        assert _until(c, lambda: c.state is State.REVIEW), c.state
+        c.tap("approve")
+        c.tap("style", "white")
+        assert _until(c, lambda: c.state is want), c.flow.history[-3:]
+        assert c.session is not None or want is State.ATTENDANT_NEEDED
+    finally:
+        c.stop()
