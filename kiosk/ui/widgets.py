@@ -350,7 +350,7 @@ class LivePreview(ImageView):
         left = shoulder(-1.0)
         left_rev = [v for i in range(len(left) - 2, -1, -2) for v in left[i : i + 2]]
         self._shoulders.points = left_rev + shoulder(1.0)
-        self._flash.pos, self._flash.size = self.pos, self.size
+        self._layout_flash()
 
     def _layout(self, *_: Any) -> None:
         super()._layout()
@@ -383,6 +383,12 @@ class LivePreview(ImageView):
         """White capture flash over the preview, 0..1."""
         if self._flash_color.a != alpha:
             self._flash_color.a = alpha
+            self._layout_flash()
+
+    def _layout_flash(self) -> None:
+        # A transparent full-size quad still costs a blend per pixel: give it no area while unused.
+        on = self._flash_color.a > 0
+        self._flash.pos, self._flash.size = (self.pos, self.size) if on else ((0, 0), (0, 0))
 
 
 class BusyRing(Widget):
