@@ -209,6 +209,14 @@ def test_operator_menu_pin_lockout_and_wipe(ui) -> None:
     ui.tap("operator", "light_test")
     ui.tap("operator", "wipe")
     assert not stray.exists()
+    stops: list[int] = []
+    real_stop = ui.app.stop
+    ui.app.stop = lambda *a: stops.append(1)  # observe "leave kiosk mode" without ending the shared app
+    try:
+        ui.tap("operator", "leave")
+        assert ui.until(lambda: bool(stops), 3)
+    finally:
+        ui.app.stop = real_stop
     ui.tap("operator", "close")
     ui.wait_state("attract")
 
