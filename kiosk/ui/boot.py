@@ -30,5 +30,8 @@ def prepare_kivy(width: int, height: int, fullscreen: bool = False, kivy_home: s
     Config.set("graphics", "borderless", "1" if fullscreen else "0")
     Config.set("graphics", "show_cursor", "0" if fullscreen else "1")
     Config.set("graphics", "maxfps", "60")
+    # No multisampling: the UI is flat shapes and text; MSAA would multiply the fill cost per frame
+    # (several times over with a software GL).
+    Config.set("graphics", "multisamples", "0")
     Config.set("kivy", "exit_on_escape", "0")
     Config.set("input", "mouse", "mouse,disable_multitouch")
