@@ -150,12 +150,16 @@ class BridgeLights:
             log.warning("lights command queue full; dropping %s", op)
 
     def scene(self, name: str, fade_ms: int = 300) -> None:
-        """Switch to a built-in scene; it lasts at most lights.max_scene_ms."""
+        """Switch to a built-in scene for at most max_scene_ms; the countdown ramps over countdown_ramp_ms."""
+        if name == "countdown":
+            fade_ms = self.config.countdown_ramp_ms
         self.calls.append(("scene", name))
         self._put("scene", name, fade_ms)
 
     def lens_cue(self, pattern: str) -> None:
-        """Drive the lens LED."""
+        """Drive the lens LED (only "off" when lights.lens_cue is false)."""
+        if not self.config.lens_cue and pattern != "off":
+            return
         self.calls.append(("lens", pattern))
         self._put("lens", pattern)
 
