@@ -45,10 +45,16 @@ def _comment(text: str, indent: str = "") -> list[str]:
 
 
 def _union_models(annotation: Any) -> list[type[BaseModel]]:
-    args = typing.get_args(annotation)
-    if args and typing.get_origin(annotation) is typing.Annotated:
-        return _union_models(args[0])
-    return [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+    """The models of a (possibly Annotated, tagged) union annotation."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _union_models(typing.get_args(annotation)[0])
+    out: list[type[BaseModel]] = []
+    for a in typing.get_args(annotation):
+        if typing.get_origin(a) is typing.Annotated:
+            a = typing.get_args(a)[0]
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            out.append(a)
+    return out
 
 
 def _section(model: BaseModel, path: str, out: list[str], doc: str | None, commented: bool = False) -> None:

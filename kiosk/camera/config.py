@@ -6,9 +6,9 @@ Kept free of cv2 and of `kiosk.config` (which imports this module), so loading t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 
 class _Strict(BaseModel):
@@ -62,6 +62,16 @@ class VirtualCameraConfig(_Strict):
     )
 
 
+def _backend_of(value: Any) -> str:
+    """The backend key of a raw or parsed camera section; a section without one means opencv."""
+    if isinstance(value, dict):
+        return str(value.get("backend", "opencv"))
+    return str(getattr(value, "backend", "opencv"))
+
+
 CameraConfig = Annotated[
-    OpenCVCameraConfig | GPhoto2CameraConfig | VirtualCameraConfig, Field(discriminator="backend")
+    Annotated[OpenCVCameraConfig, Tag("opencv")]
+    | Annotated[GPhoto2CameraConfig, Tag("gphoto2")]
+    | Annotated[VirtualCameraConfig, Tag("virtual")],
+    Discriminator(_backend_of),
 ]
