@@ -156,3 +156,10 @@ def test_headless_kiosk_session(tmp_path: Path) -> None:
     assert ("scene", "countdown") in lights.calls and ("lens", "blink") in lights.calls
     assert not any((data / "kiosk-sessions").iterdir()), "the session's own folder must be gone"
     assert 0 < run.start_to_processed_s < run.total_s
+
+
+def test_camera_section_without_backend_is_opencv() -> None:
+    cfg = parse_config({"camera": {"device": "/dev/video1", "fps": 25}})
+    assert cfg.camera.backend == "opencv" and cfg.camera.device == "/dev/video1"
+    cfg = parse_config({"camera": {"backend": "virtual", "motion": 0}})
+    assert cfg.camera.backend == "virtual"
