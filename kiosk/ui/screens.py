@@ -149,31 +149,37 @@ class AttractScreen(KScreen):
     """Tap anywhere to start; five taps in the top-left corner open the operator PIN pad."""
 
     def build(self) -> None:
-        """Title, subtitle, the silhouette mark and the call to action."""
+        """Title, subtitle, the silhouette mark, three steps and the call to action.
+
+        Portrait: one column. Landscape: the mark and title on the left, the steps and the call on the right.
+        """
         m = self.m
-        col = self.column()
-        col.add_widget(spacer())
-        mark = Silhouette(size_hint_y=None, height=(340 if m.landscape else 460) * m.u)
-        col.add_widget(mark)
-        col.add_widget(spacer(m.pad))
-        col.add_widget(label("attract.title", m.title * 1.25, bold=True, auto_height=True))
-        col.add_widget(label("attract.subtitle", m.body, color=MUTED, auto_height=True))
-        col.add_widget(spacer(m.pad))
-        steps = BoxLayout(
-            orientation="horizontal" if m.landscape else "vertical",
-            spacing=m.pad * 0.4,
-            size_hint_y=None,
-            height=(m.button_h * 1.0) if m.landscape else (3 * m.button_h * 0.95 + 2 * m.pad * 0.4),
-        )
+        steps = BoxLayout(orientation="vertical", spacing=m.pad * 0.4, size_hint_y=None)
+        steps.height = 3 * m.button_h * 0.95 + 2 * m.pad * 0.4
         for i in (1, 2, 3):
             card = Card(i, m.body * 0.95)
             card.text_key = f"attract.step{i}"
             steps.add_widget(card)
-        col.add_widget(steps)
-        col.add_widget(spacer())
         self.cta = label("attract.tap", m.button_text, bold=True, color=PRIMARY, auto_height=True)
-        col.add_widget(self.cta)
-        col.add_widget(spacer(m.pad))
+        title = label("attract.title", m.title * 1.25, bold=True, auto_height=True)
+        subtitle = label("attract.subtitle", m.body, color=MUTED, auto_height=True)
+        mark = Silhouette(size_hint_y=None, height=(300 if m.landscape else 460) * m.u)
+        if not m.landscape:
+            col = self.column()
+            for w in (spacer(), mark, spacer(m.pad), title, subtitle, spacer(m.pad), steps, spacer(), self.cta):
+                col.add_widget(w)
+            col.add_widget(spacer(m.pad))
+        else:
+            row = BoxLayout(orientation="horizontal", padding=(m.pad * 2, m.pad * 1.5), spacing=m.pad * 2)
+            left = BoxLayout(orientation="vertical", spacing=m.pad * 0.5)
+            for w in (spacer(), mark, spacer(m.pad * 0.5), title, subtitle, spacer()):
+                left.add_widget(w)
+            right = BoxLayout(orientation="vertical", spacing=m.pad * 0.6)
+            for w in (spacer(), steps, spacer(m.pad * 0.5), self.cta, spacer()):
+                right.add_widget(w)
+            row.add_widget(left)
+            row.add_widget(right)
+            self.add_widget(row)
         self._t = 0.0
 
     def update(self, dt: float) -> None:
@@ -252,7 +258,7 @@ class LiveScreen(KScreen):
         root = BoxLayout(
             orientation="horizontal" if m.landscape else "vertical", padding=m.pad * 0.6, spacing=m.pad * 0.6
         )
-        stage = FloatLayout(size_hint=(0.62, 1) if m.landscape else (1, 0.7))
+        stage = FloatLayout(size_hint=(0.6, 1) if m.landscape else (1, 0.7))
         self.preview = LivePreview()
         self.count = Txt("", size_px=360 * m.u, bold=True, color=WHITE)
         stage.add_widget(self.preview)
@@ -270,7 +276,7 @@ class LiveScreen(KScreen):
             orientation="vertical",
             spacing=m.pad * 0.5,
             padding=(m.pad * 0.4, 0),
-            size_hint=(0.38, 1) if m.landscape else (1, 0.3),
+            size_hint=(0.4, 1) if m.landscape else (1, 0.3),
         )
         self.title = label("framing.title", m.title * 0.8, bold=True, color=WHITE, auto_height=True)
         panel.add_widget(self.title)
@@ -280,10 +286,18 @@ class LiveScreen(KScreen):
         self.sub = Txt("", size_px=m.body, color=(0.8, 0.84, 0.88, 1), auto_height=True)
         panel.add_widget(self.sub)
         panel.add_widget(spacer())
-        row = BoxLayout(spacing=m.pad * 0.5, size_hint_y=None, height=m.button_h)
-        row.add_widget(self.btn("common.cancel", "cancel", primary=False))
+        # Landscape: the panel is narrow, so the two buttons stack (primary on top).
+        stacked = m.landscape
+        row = BoxLayout(
+            orientation="vertical" if stacked else "horizontal",
+            spacing=m.pad * 0.4,
+            size_hint_y=None,
+            height=m.button_h * (2 if stacked else 1) + (m.pad * 0.4 if stacked else 0),
+        )
         self.shoot = self.btn("framing.shoot", "shoot")
-        row.add_widget(self.shoot)
+        cancel = self.btn("common.cancel", "cancel", primary=False)
+        for w in (self.shoot, cancel) if stacked else (cancel, self.shoot):
+            row.add_widget(w)
         panel.add_widget(row)
         root.add_widget(panel)
         self.add_widget(root)
@@ -375,7 +389,7 @@ class StyleScreen(KScreen):
         cols = 4 if m.landscape else 2
         grid = GridLayout(cols=cols, spacing=m.pad * 0.5, size_hint_y=None)
         rows = (len(styles) + cols - 1) // cols
-        card_h = (300 if m.landscape else 340) * m.u
+        card_h = (400 if m.landscape else 340) * m.u
         grid.height = rows * card_h + (rows - 1) * m.pad * 0.5
         for style in styles:
             hexc = self.app.brand_color if style == "brand" else STYLE_SWATCH.get(style, "#8A9099")
@@ -569,7 +583,7 @@ class PinScreen(KScreen):
         self.msg = Txt("", size_px=m.small, color=MUTED, auto_height=True)
         col.add_widget(self.msg)
         pad = GridLayout(cols=3, spacing=m.pad * 0.3, size_hint=(None, None))
-        key_h = m.button_h
+        key_h = m.button_h * (0.8 if m.landscape else 1.0)
         pad.width = min(m.content_w, 3 * key_h * 1.6 + 2 * m.pad * 0.3)
         pad.height = 4 * key_h + 3 * m.pad * 0.3
         pad.pos_hint = {"center_x": 0.5}

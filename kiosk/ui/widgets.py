@@ -111,14 +111,13 @@ class Txt(Label):
         self.height = self.texture_size[1]
 
 
-class Card(Txt):
-    """Text on a white rounded card with a numbered disc (the attract screen's three steps)."""
+class Card(Widget):
+    """A white rounded card with a numbered disc and a line of text (the attract screen's steps)."""
 
     def __init__(self, number: int, size_px: float, **kw: Any) -> None:
-        """A card; its text is set by the screen (i18n)."""
-        super().__init__("", size_px=size_px, bold=True, **kw)
-        self.padding = (size_px * 2.6, size_px * 0.6, size_px * 0.6, size_px * 0.6)
-        self.halign = "left"
+        """A card; its text is set through `.text` by the screen (i18n)."""
+        super().__init__(**kw)
+        self.font_size = size_px
         with self.canvas.before:
             Color(*LINE)
             self._edge = RoundedRectangle(radius=[24])
@@ -127,19 +126,29 @@ class Card(Txt):
             Color(*PRIMARY)
             self._disc = Ellipse()
         self._num = Label(text=str(number), font_size=size_px, font_name=FONT_BOLD, color=WHITE)
+        self.label = Txt("", size_px=size_px, bold=True, halign="left")
         self.add_widget(self._num)
+        self.add_widget(self.label)
         self.bind(pos=self._layout, size=self._layout)
+
+    @property
+    def text(self) -> str:
+        """The card's text."""
+        return str(self.label.text)
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self.label.text = value
 
     def _layout(self, *_: Any) -> None:
         self._edge.pos, self._edge.size = self.pos, self.size
         self._card.pos, self._card.size = (self.x + 2, self.y + 2), (max(0, self.width - 4), max(0, self.height - 4))
         d = min(self.height * 0.62, self.font_size * 1.7)
         self._disc.pos, self._disc.size = (self.x + self.font_size * 0.7, self.center_y - d / 2), (d, d)
-        self._num.size = (d, d)
-        self._num.pos = self._disc.pos
-
-    def _wrap(self, *_: Any) -> None:
-        self.text_size = (max(1.0, self.width - self.padding[0] - self.padding[2]), None)
+        self._num.size, self._num.pos = (d, d), self._disc.pos
+        text_x = self._disc.pos[0] + d + self.font_size * 0.7
+        self.label.pos = (text_x, self.y)
+        self.label.size = (max(1.0, self.right - text_x - self.font_size * 0.6), self.height)
 
 
 class Btn(ButtonBehavior, Label):
