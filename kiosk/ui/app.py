@@ -180,6 +180,10 @@ class KioskApp(App):
         name = self.screen_name()
         screen = self.sm.get_screen(name)
         assert isinstance(screen, KScreen)
+        if c.state is State.ATTRACT and sess is None:
+            for other in self.sm.screens:
+                if isinstance(other, KScreen):
+                    other.forget_guest()  # no image of the last guest stays in a texture
         screen.refresh()
         Window.clearcolor = DARK if screen.dark else BG
         if self.sm.current != name:

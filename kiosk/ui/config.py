@@ -77,6 +77,9 @@ class UIConfig(_Strict):
         max_length=8,
         description="Background styles offered on the style screen (studio pipeline style names).",
     )
+    style_previews: bool = Field(
+        True, description="Show the guest on each backdrop on the style screen (made while they choose)."
+    )
     formats: list[str] = Field(
         ["portrait", "linkedin"],
         min_length=1,

@@ -93,6 +93,26 @@ class StudioProcessor:
         progress(1.0, "done")
         return out
 
+    def preview(self, bgr: np.ndarray, styles: list[str], on_image: Callable[[str, np.ndarray], None],
+                cancelled: Callable[[], bool], max_side: int = 360) -> None:  # fmt: skip
+        """Small previews of the guest on each style's backdrop, one callback per style as it is ready."""
+        import cv2
+
+        from kiosk.pipeline.studio import StudioPipeline
+
+        if self._pipe is None:
+            self._pipe = StudioPipeline(self.models_dir, self.pipeline_config)
+        pipe = self._pipe
+        img = pipe.prepare(bgr)
+        analysis = pipe.analyse(img)
+        for style in styles:
+            if cancelled():
+                return
+            res = pipe.headshot(img, style=style, fmt="portrait", analysis=analysis)
+            h, w = res.image.shape[:2]
+            s = max_side / max(h, w)
+            on_image(style, cv2.resize(res.image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA))
+
     def close(self) -> None:
         """Release the pipeline's models (call on the processing thread)."""
         if self._pipe is not None:
@@ -113,13 +133,22 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+@dataclass
+class PreviewJob:
+    """Style previews being made for the style screen (read by the UI thread)."""
+
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
 class ProcessingWorker:
     """One long-lived thread that runs jobs through the processor (the pipeline lives on this thread)."""
 
     def __init__(self, processor: Processor) -> None:
         """Start the thread."""
         self.processor = processor
-        self._q: queue.Queue[tuple[Job, np.ndarray, str, list[str], Path] | None] = queue.Queue()
+        self._q: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="processing", daemon=True)
         self._thread.start()
 
@@ -127,6 +156,14 @@ class ProcessingWorker:
         """Queue a job; returns at once."""
         job = Job(session_id)
         self._q.put((job, bgr, style, formats, out_dir))
+        return job
+
+    def submit_preview(self, bgr: np.ndarray, styles: list[str]) -> PreviewJob | None:
+        """Queue style previews (None when the processor cannot make them); cancel() them when done."""
+        if not callable(getattr(self.processor, "preview", None)):
+            return None
+        job = PreviewJob()
+        self._q.put((job, bgr, styles))
         return job
 
     def stop(self) -> None:
@@ -144,6 +181,9 @@ class ProcessingWorker:
                 if callable(close):
                     close()
                 return
+            if isinstance(item[0], PreviewJob):
+                self._preview(*item)
+                continue
             job, bgr, style, formats, out_dir = item
 
             def progress(frac: float, stage: str, job: Job = job) -> None:
@@ -160,6 +200,17 @@ class ProcessingWorker:
                 job.error = f"{type(err).__name__}: {err}"
             finally:
                 job.done.set()
+
+    def _preview(self, job: PreviewJob, bgr: np.ndarray, styles: list[str]) -> None:
+        try:
+            if not job.cancel.is_set():
+                self.processor.preview(  # type: ignore[attr-defined]  # reason: checked in submit_preview
+                    bgr, styles, job.images.__setitem__, job.cancel.is_set
+                )
+        except Exception:  # reason: previews are a nicety; the style screen works without them
+            log.warning("style previews failed", exc_info=True)
+        finally:
+            job.done.set()
 
 
 def timeouts_from(ui: UIConfig) -> Timeouts:
@@ -230,6 +281,7 @@ class KioskController:
         self.pin_gate = PinGate(ui.pin_hash, ui.pin_max_tries, ui.pin_lockout_s, clock=clock)
         self.corner = CornerTaps(ui.operator_taps, 3.0, clock=clock)
         self.job: Job | None = None
+        self.previews: PreviewJob | None = None
         self.framing_result: FramingResult | None = None
         self.countdown_left = 0
         self.download_url: str | None = None
@@ -366,6 +418,12 @@ class KioskController:
 
     # -- transitions --------------------------------------------------------------------------
     def _on_transition(self, old: State, new: State, reason: str) -> None:
+        if old is State.STYLE and self.previews is not None:
+            self.previews.cancel.set()
+        if new is State.STYLE and self.ui.style_previews:
+            sess = self.flow.session
+            if sess is not None and sess.capture is not None:
+                self.previews = self.worker.submit_preview(sess.capture, list(self.ui.styles))
         if new in (State.FRAMING, State.COUNTDOWN):
             if not self.framing.active:
                 self.framing.resume()
@@ -408,6 +466,9 @@ class KioskController:
             self.lights.lens_cue("off")
 
     def _on_cleanup(self, sess: Session) -> None:
+        if self.previews is not None:
+            self.previews.cancel.set()
+        self.previews = None
         self.job = None
         self.download_url = None
         self.print_message = None

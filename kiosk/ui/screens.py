@@ -35,6 +35,7 @@ from kiosk.ui.widgets import (
     LivePreview,
     LoadBar,
     Silhouette,
+    StyleCard,
     Txt,
     hex_rgba,
     paint_background,
@@ -131,6 +132,14 @@ class KScreen(Screen):
 
     def update(self, dt: float) -> None:
         """Per-frame changes while shown."""
+
+    def forget_guest(self) -> None:
+        """Drop any image of the last guest (called when the kiosk returns to the attract screen)."""
+        for w in self.walk():
+            if isinstance(w, ImageView):
+                w.clear()
+            elif isinstance(w, StyleCard):
+                w.clear_thumb()
 
 
 def spacer(h: float | None = None) -> Widget:
@@ -386,16 +395,18 @@ class StyleScreen(KScreen):
         col.add_widget(label("style.title", m.title, bold=True, auto_height=True))
         col.add_widget(spacer(m.pad * 0.5))
         styles = list(self.app.controller.ui.styles)
+        self.cards: dict[str, StyleCard] = {}
+        self._shown_job: Any = None
         cols = 4 if m.landscape else 2
         grid = GridLayout(cols=cols, spacing=m.pad * 0.5, size_hint_y=None)
         rows = (len(styles) + cols - 1) // cols
-        card_h = (400 if m.landscape else 340) * m.u
+        card_h = (440 if m.landscape else 520) * m.u
         grid.height = rows * card_h + (rows - 1) * m.pad * 0.5
         for style in styles:
             hexc = self.app.brand_color if style == "brand" else STYLE_SWATCH.get(style, "#8A9099")
             fill = hex_rgba(hexc)
             lum = 0.299 * fill[0] + 0.587 * fill[1] + 0.114 * fill[2]
-            b = Btn(
+            b = StyleCard(
                 "",
                 "style",
                 self.app.on_tap,
@@ -409,9 +420,30 @@ class StyleScreen(KScreen):
             )
             b.text_key = f"style.{style}"
             grid.add_widget(b)
+            self.cards[style] = b
         col.add_widget(grid)
         col.add_widget(spacer())
         col.add_widget(self.btn("common.cancel", "cancel", primary=False))
+
+    def refresh(self) -> None:
+        """New session: forget the previous guest's previews."""
+        super().refresh()
+        job = self.app.controller.previews
+        if job is not self._shown_job:
+            self._shown_job = job
+            for card in self.cards.values():
+                card.clear_thumb()
+        self.update(0.0)
+
+    def update(self, dt: float) -> None:
+        """Show each preview as the processing thread finishes it."""
+        job = self.app.controller.previews
+        if job is None:
+            return
+        for style, img in list(job.images.items()):
+            card = self.cards.get(style)
+            if card is not None and not card.has_thumb:
+                card.set_thumb(img)
 
 
 class ProcessingScreen(KScreen):

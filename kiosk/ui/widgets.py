@@ -189,7 +189,10 @@ class Btn(ButtonBehavior, Label):
             self._color = Color(*self.fill)
             self._rect = RoundedRectangle(radius=[26])
         self.bind(pos=self._layout, size=self._layout, state=self._paint)
-        self.bind(width=lambda *_: setattr(self, "text_size", (self.width - 24, None)))
+        self.bind(size=self._wrap_text)
+
+    def _wrap_text(self, *_: Any) -> None:
+        self.text_size = (max(1.0, self.width - 24), None)
 
     def _layout(self, *_: Any) -> None:
         self._border.pos, self._border.size = self.pos, self.size
@@ -220,6 +223,50 @@ def paint_background(widget: Widget, rgba: RGBA) -> None:
         rect.pos, rect.size = widget.pos, widget.size
 
     widget.bind(pos=follow, size=follow)
+
+
+class StyleCard(Btn):
+    """A style button: the backdrop colour, and once ready a preview of the guest on that backdrop."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        """As Btn; the name sits at the bottom, the preview above it."""
+        super().__init__(*args, **kw)
+        self.valign = "bottom"
+        with self.canvas.before:
+            self._thumb_color = Color(1, 1, 1, 0)
+            self._thumb = Rectangle()
+        self.has_thumb = False
+        self.bind(pos=self._layout_thumb, size=self._layout_thumb)
+
+    def set_thumb(self, bgr: np.ndarray) -> None:
+        """Show a preview image (BGR)."""
+        h, w = bgr.shape[:2]
+        tex = Texture.create(size=(w, h), colorfmt="bgr")
+        tex.blit_buffer(np.ascontiguousarray(bgr).reshape(-1), colorfmt="bgr", bufferfmt="ubyte")
+        tex.flip_vertical()
+        self._thumb.texture = tex
+        self._thumb_size = (w, h)
+        self._thumb_color.a = 1.0
+        self.has_thumb = True
+        self._layout_thumb()
+
+    def _wrap_text(self, *_: Any) -> None:
+        # A fixed text box lets valign put the name at the bottom, under the preview.
+        self.text_size = (max(1.0, self.width - 24), max(1.0, self.height - 24))
+
+    def clear_thumb(self) -> None:
+        """Forget the preview image."""
+        self._thumb.texture = None
+        self.has_thumb = False
+        self._layout_thumb()
+
+    def _layout_thumb(self, *_: Any) -> None:
+        if not self.has_thumb:
+            self._thumb.size = (0, 0)
+            return
+        band = self.font_size * 1.9
+        x, y, w, h = fit_rect(*self._thumb_size, self.x + 10, self.y + band, self.width - 20, self.height - band - 10)
+        self._thumb.pos, self._thumb.size = (x, y), (w, h)
 
 
 class LoadBar(Widget):

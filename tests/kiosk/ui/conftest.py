@@ -57,6 +57,9 @@ class GatedProcessor:
     def close(self) -> None:
         self.real.close()
 
+    def preview(self, *args: Any) -> None:
+        self.real.preview(*args)
+
     def process(self, bgr: Any, style: str, formats: list[str], out_dir: Path, progress: Any) -> Any:
         progress(0.01, "queued")
         assert self.gate.wait(60), "test never released the processing gate"

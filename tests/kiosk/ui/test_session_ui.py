@@ -52,6 +52,9 @@ def test_whole_session_by_touch(ui) -> None:
     ui.shot("06-review", ["How does this look?", "Use this photo", "Retake (2 left)"])
     ui.tap("approve")
     ui.wait_state("style")
+    # The guest appears on each backdrop as the processing thread makes the previews.
+    cards = [b for b in ui.buttons() if b.action == "style"]
+    assert ui.until(lambda: all(b.has_thumb for b in cards), 60), [b.has_thumb for b in cards]
     ui.shot("07-style", ["Pick a background", "Studio grey"])
     ui.processor.hold()
     try:
@@ -73,6 +76,7 @@ def test_whole_session_by_touch(ui) -> None:
     ui.touch_at(540, 960)
     ui.wait_state("attract")
     assert not folder.exists(), "the session's data must be gone at the end"
+    assert not any(b.has_thumb for b in cards), "no preview of the last guest may stay behind"
     assert c.flow.counters["completed"] >= 1
     assert ui.sim.snapshot().executed > executed0
 
