@@ -166,6 +166,11 @@ class SessionFlow:
         """Call fn(old, new, reason) after every transition."""
         self._listeners.append(fn)
 
+    def unlisten(self, fn: Listener) -> None:
+        """Stop calling fn (no error when it was not listening)."""
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
     def elapsed(self) -> float:
         """Seconds spent in the current state."""
         return self.clock() - self.entered

@@ -55,8 +55,6 @@ def run_session(
     style = style or c.ui.styles[0]
     t0 = time.monotonic()
     deadline = t0 + timeout_s
-    framing_since: float | None = None
-    seen: State | None = None
 
     def on_change(_old: State, new: State, reason: str) -> None:
         run.states.append(f"{new.value} ({reason})")
@@ -70,6 +68,26 @@ def run_session(
                     run.files.append(dst)
 
     c.flow.listen(on_change)
+    try:
+        return _drive(c, run, out_dir, language, style, t0, deadline, manual_after_s, tick_s, timeout_s)
+    finally:
+        c.flow.unlisten(on_change)
+
+
+def _drive(
+    c: KioskController,
+    run: SessionRun,
+    out_dir: Path | None,
+    language: str,
+    style: str,
+    t0: float,
+    deadline: float,
+    manual_after_s: float,
+    tick_s: float,
+    timeout_s: float,
+) -> SessionRun:
+    framing_since: float | None = None
+    seen: State | None = None
     if not _wait(c, lambda: c.camera.connected, 20.0, tick_s):
         raise DemoSessionError(f"the camera did not start ({c.camera.last_error or 'no frames'})")
     c.tap("start")

@@ -146,10 +146,12 @@ def test_headless_kiosk_session(tmp_path: Path) -> None:
         printer=NoPrinter(),
     )
     c.start()
+    listeners = len(c.flow._listeners)
     try:
         run = run_session(c, tmp_path / "out", language="pt", style="white")
     finally:
         c.stop()
+    assert len(c.flow._listeners) == listeners, "run_session must remove its listener"
     assert [p.name for p in run.files] == ["portrait-white.jpg"]
     assert (tmp_path / "out" / "kiosk-session.json").is_file()
     assert run.states[-1].startswith("attract")
