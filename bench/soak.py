@@ -315,6 +315,11 @@ def run_soak(
         if cups is not None:
             printed_ok = kiosk.printer.join(300)
         end = sample(kiosk)
+        # Phone-download copies outlive their sessions until the link expires (keep_after_session);
+        # a retention sweep as it would run once the last link has expired must then leave nothing.
+        links_alive = len(kiosk.store.files_of_kind("download"))
+        expiry = kiosk.cfg.delivery.download.link_minutes * 60.0 + 1.0
+        kiosk.store.sweep(now=time.time() + expiry)
         stored = [p for p in kiosk.store.root.rglob("*") if p.is_file()]
         scratch = [p for p in (kiosk.cfg.data_dir / "kiosk-sessions").rglob("*") if p.is_file()]
         paper_used = None
@@ -332,6 +337,7 @@ def run_soak(
     return {
         "bench": "soak",
         "sessions": n,
+        "download_copies_alive_at_end": links_alive,
         "warmup_sessions": min(warmup, n - 1),
         "failures": len(failures),
         "failure_reasons": failures[:10],

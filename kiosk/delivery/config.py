@@ -67,8 +67,9 @@ class DownloadConfig(_Strict):
         default=32, ge=1, le=1024, description="Concurrent connections served; more are refused at once."
     )
     keep_after_session: bool = Field(
-        default=False,
-        description="true: a link outlives the guest's session (until it expires or is used up); "
+        default=True,
+        description="true: a link outlives the guest's session on the kiosk (until it expires after "
+        "link_minutes or is used up), so a phone that joins the Wi-Fi slowly still gets the photo; "
         "false: it dies when the session ends on the kiosk.",
     )
 

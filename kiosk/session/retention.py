@@ -5,7 +5,7 @@ Default policy (documented in README.md):
 - At session end (the session reaches DELIVERED) its captures, results, thumbnails and spooled print
   copies are deleted at once (`delete_on_delivery`).
 - A download copy lives until its link expires (`delivery.download.link_minutes`) or is used up, or
-  until the session ends on the kiosk when `delivery.download.keep_after_session` is false (the default);
+  (`delivery.download.keep_after_session`, the default), or when the session ends on the kiosk if that is false;
   a queued e-mail or hand-off lives until it is sent (or until the hard cap below).
 - A session that never reached CAPTURED (the guest walked away) is deleted `abandoned_minutes` after its
   last step; nothing was promised to that guest.

@@ -68,7 +68,7 @@ def test_download_disabled_and_no_printer_give_the_offline_ports(tmp_path: Path,
 
 
 def test_download_server_serves_the_offered_files_until_withdrawn(tmp_path: Path, no_cups: None) -> None:
-    cfg = config(tmp_path, download={"port": 0})
+    cfg = config(tmp_path, download={"port": 0, "keep_after_session": False})
     with SessionStore(tmp_path / "data") as store:
         downloads, printer = make_ports(cfg, store)
         try:

@@ -303,7 +303,7 @@ def test_the_kiosk_app_port_offer_withdraw_status(tmp_path: Path) -> None:
     import uuid
 
     store = SessionStore(tmp_path / "data")
-    server = DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0))
+    server = DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0, keep_after_session=False))
     assert "off" in server.status()
     server.start()
     try:
@@ -320,7 +320,7 @@ def test_the_kiosk_app_port_offer_withdraw_status(tmp_path: Path) -> None:
         assert request(server.port, "GET", f"/d/{token}/f/white.jpg")[2] == results["white"].read_bytes()
         assert store.get(sid).step is Step.DELIVERED
         assert "1 live links" in server.status()
-        server.withdraw(sid)  # session end: by default the link dies with it
+        server.withdraw(sid)  # session end: with keep_after_session off the link dies with it
         assert request(server.port, "GET", f"/d/{token}")[0] == 404
         assert store.sessions() == []
         assert not [p for p in (tmp_path / "data" / "sessions").rglob("*") if p.is_file()]
