@@ -21,7 +21,7 @@ from pathlib import Path
 
 from models.diffusion.pack import MANIFEST, Pack, load_pack, read_manifest
 from models.errors import ModelFetchError, PackError
-from models.store import sha256_file
+from models.store import fsync_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +70,6 @@ class PullResult:
     downloaded_bytes: int = 0
     resumed_files: list[str] = field(default_factory=list)
     reused_files: list[str] = field(default_factory=list)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _Downloader:
@@ -230,6 +219,6 @@ def _install(staging: Path, dest: Path) -> None:
             shutil.rmtree(old)
         os.replace(dest, old)
     os.replace(staging, dest)
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

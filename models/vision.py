@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import cv2
 import numpy as np
@@ -154,7 +154,30 @@ def _as_rgb(bgr: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return rgb, scale
 
 
-class FaceDetector:
+class _Task:
+    """Lifecycle shared by the MediaPipe task wrappers: explicit close, context manager, close on GC."""
+
+    _task: Any = None
+
+    def close(self) -> None:
+        """Release the native graph."""
+        if getattr(self, "_task", None) is not None:
+            with _quiet_native_stderr():
+                self._task.close()
+            self._task = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+class FaceDetector(_Task):
     """BlazeFace through the MediaPipe Tasks FaceDetector."""
 
     def __init__(self, model_path: Path, min_confidence: float = 0.5, max_side: int = 640) -> None:
@@ -197,25 +220,9 @@ class FaceDetector:
             faces.append(face.scaled(1.0 / scale))
         return sorted(faces, key=lambda f: -f.score)
 
-    def close(self) -> None:
-        """Release the native graph."""
-        if getattr(self, "_task", None) is not None:
-            with _quiet_native_stderr():
-                self._task.close()
-            self._task = None
-
-    def __enter__(self) -> FaceDetector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
 
 
-class SelfieSegmenter:
+class SelfieSegmenter(_Task):
     """Person/background matte through the MediaPipe Tasks ImageSegmenter."""
 
     def __init__(self, model_path: Path, max_side: int = 512) -> None:
@@ -246,19 +253,3 @@ class SelfieSegmenter:
         mask = masks[0].numpy_view() if len(masks) == 1 else 1.0 - masks[0].numpy_view()
         return np.ascontiguousarray(mask.reshape(mask.shape[0], mask.shape[1]).astype(np.float32))
 
-    def close(self) -> None:
-        """Release the native graph."""
-        if getattr(self, "_task", None) is not None:
-            with _quiet_native_stderr():
-                self._task.close()
-            self._task = None
-
-    def __enter__(self) -> SelfieSegmenter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
