@@ -49,12 +49,37 @@ class Processor(Protocol):
 class StudioProcessor:
     """The studio pipeline (kiosk.pipeline.studio), loaded once on the processing thread."""
 
-    def __init__(self, models_dir: Path, pipeline_config: Any, jpeg_quality: int = 92) -> None:
-        """Remember where the models are; nothing loads until the first job."""
+    def __init__(
+        self,
+        models_dir: Path,
+        pipeline_config: Any,
+        jpeg_quality: int = 92,
+        *,
+        provenance: Any = None,
+    ) -> None:
+        """Remember where the models are; nothing loads until the first job.
+
+        Args:
+            models_dir: installed vision models.
+            pipeline_config: the `[pipeline]` section.
+            jpeg_quality: JPEG quality of the delivered files, 1..100.
+            provenance: the `[delivery.provenance]` section (a configured key signs every file with C2PA).
+        """
+        from kiosk.delivery.provenance_config import ProvenanceConfig
+
         self.models_dir = models_dir
         self.pipeline_config = pipeline_config
         self.jpeg_quality = jpeg_quality
+        self.provenance: ProvenanceConfig = provenance or ProvenanceConfig()
         self._pipe: Any = None
+
+    def _encode(self, bgr: np.ndarray, source_type: str, description: str, title: str) -> bytes:
+        """The delivered JPEG: sRGB, XMP disclosure, and a C2PA manifest when a signing key is configured."""
+        from kiosk.delivery.provenance import encode_delivery
+
+        return encode_delivery(
+            bgr, source_type, self.provenance, self.jpeg_quality, description=description, title=title
+        )
 
     def process(
         self,
@@ -65,7 +90,7 @@ class StudioProcessor:
         progress: Callable[[float, str], None],
     ) -> dict[str, Path]:
         """Analyse once, then compose each format; progress is real (the pipeline reports its stages)."""
-        from kiosk.pipeline.imageio import encode_jpeg, write_atomic
+        from kiosk.pipeline.imageio import write_atomic
         from kiosk.pipeline.studio import StudioPipeline
 
         if self._pipe is None:
@@ -83,13 +108,9 @@ class StudioProcessor:
                 progress(0.1 + 0.85 * (i + frac) / n, _stage)
 
             res = pipe.headshot(img, style=style, fmt=fmt, analysis=analysis, progress=report)
-            data = encode_jpeg(
-                res.image,
-                self.jpeg_quality,
-                source_type="edited",
-                description="Studio headshot by Headshot Kiosk",
-            )
-            out[fmt] = write_atomic(out_dir / f"{fmt}-{style}.jpg", data)
+            name = f"{fmt}-{style}.jpg"
+            data = self._encode(res.image, "edited", "Studio headshot by Headshot Kiosk", name)
+            out[fmt] = write_atomic(out_dir / name, data)
         progress(1.0, "done")
         return out
 

@@ -68,7 +68,10 @@ def build_controller(
         sessions_dir or cfg.data_dir / SESSIONS_SUBDIR,
         cam_thread,
         framing,
-        processor or StudioProcessor(cfg.models_dir, cfg.pipeline, cfg.pipeline.jpeg_quality),
+        processor
+        or StudioProcessor(
+            cfg.models_dir, cfg.pipeline, cfg.pipeline.jpeg_quality, provenance=cfg.delivery.provenance
+        ),
         lights=lights if lights is not None else make_lights(cfg.lights),
         downloads=downloads,
         printer=printer,

@@ -1,0 +1,117 @@
+"""What a whole headless session delivers: C2PA-signed files declaring their source type, the calibration
+profile applied to the capture, and generative styles (tiny pack) with the studio fallback and its reason.
+
+Real parts throughout: the virtual camera on the bundled portrait, the framing worker, the studio pipeline
+with the MediaPipe models, c2pa-python signing and validation, the generation worker process on the
+committed tiny pack.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kiosk.camera.config import VirtualCameraConfig
+from kiosk.camera.virtual import VirtualCamera
+from kiosk.config import KioskConfig, default_data_dir
+from kiosk.delivery.provenance import inspect
+from kiosk.delivery.provenance_config import ProvenanceConfig
+from kiosk.lights import NoopLights
+from kiosk.ui.config import UIConfig
+from kiosk.ui.delivery_port import NoPrinter, OfflineDownloads
+from kiosk.ui.headless import run_session
+from kiosk.ui.wiring import build_controller
+
+PEM = serialization.Encoding.PEM
+
+
+def _models_dir() -> Path:
+    models = default_data_dir() / "models"
+    if not (models / "face_detection_short_range.tflite").is_file():
+        pytest.skip(f"MediaPipe models not installed in {models} (run `kiosk models fetch`)")
+    return models
+
+
+def _usage(*, sign: bool, ca: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(sign, False, False, False, False, ca, ca, False, False)
+
+
+def _cert(subject: str, issuer: str, key: Any, sign_key: Any, *, ca: bool) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+        .add_extension(_usage(sign=not ca, ca=ca), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if not ca:
+        b = b.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
+        ).add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(sign_key.public_key()), critical=False)
+    return b.sign(sign_key, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def signing(tmp_path_factory: pytest.TempPathFactory) -> ProvenanceConfig:
+    """A throwaway ES256 chain (root CA → end-entity signer; C2PA refuses self-signed signers)."""
+    pytest.importorskip("c2pa", reason="c2pa-python is a dependency: pip install -e .")
+    ca_key, ee_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("Kiosk Test Root", "Kiosk Test Root", ca_key, ca_key, ca=True)
+    ee = _cert("Kiosk Test Signer", "Kiosk Test Root", ee_key, ca_key, ca=False)
+    folder = tmp_path_factory.mktemp("c2pa")
+    (folder / "chain.pem").write_bytes(ee.public_bytes(PEM) + ca.public_bytes(PEM))
+    (folder / "signer.key").write_bytes(
+        ee_key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return ProvenanceConfig(c2pa_cert_chain=folder / "chain.pem", c2pa_private_key=folder / "signer.key")
+
+
+def _config(tmp_path: Path, **sections: Any) -> KioskConfig:
+    models = _models_dir()
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    if not (data / "models").exists():
+        (data / "models").symlink_to(models)
+    ui = UIConfig(stillness_s=0.2, countdown_s=1, formats=["portrait"], style_previews=False)
+    return KioskConfig.model_validate({"data_dir": data, "ui": ui, **sections})
+
+
+def _session(cfg: KioskConfig, out: Path, style: str | None = None) -> tuple[Any, Any]:
+    c = build_controller(
+        cfg,
+        camera=VirtualCamera(VirtualCameraConfig(width=640, height=480)),
+        lights=NoopLights(),
+        downloads=OfflineDownloads(),
+        printer=NoPrinter(),
+    )
+    c.start()
+    try:
+        run = run_session(c, out, style=style, timeout_s=120.0)
+        return c, run
+    finally:
+        c.stop()
+
+
+def test_session_delivers_a_signed_file_declared_edited(tmp_path: Path, signing: ProvenanceConfig) -> None:
+    cfg = _config(tmp_path, delivery={"provenance": signing})
+    _c, run = _session(cfg, tmp_path / "out", style="white")
+    assert [p.name for p in run.files] == ["portrait-white.jpg"]
+    report = inspect(run.files[0])
+    assert report.xmp_source_type == "algorithmicallyEnhanced" and not report.declares_ai
+    assert report.c2pa is not None, "a configured signing key signs every delivered file"
+    assert report.c2pa.validation_state == "Valid", report.c2pa.failures
+    assert report.c2pa.source_types == ["algorithmicallyEnhanced"]
+    assert "Kiosk Test Signer" in report.c2pa.signer
