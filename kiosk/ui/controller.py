@@ -56,6 +56,8 @@ class StudioProcessor:
         jpeg_quality: int = 92,
         *,
         provenance: Any = None,
+        profile: Any = None,
+        profile_warnings: list[str] | None = None,
     ) -> None:
         """Remember where the models are; nothing loads until the first job.
 
@@ -64,6 +66,8 @@ class StudioProcessor:
             pipeline_config: the `[pipeline]` section.
             jpeg_quality: JPEG quality of the delivered files, 1..100.
             provenance: the `[delivery.provenance]` section (a configured key signs every file with C2PA).
+            profile: the booth's calibration profile (calibration.profile.Profile), applied to every capture.
+            profile_warnings: the profile's operator warnings (other camera, too old), for the status.
         """
         from kiosk.delivery.provenance_config import ProvenanceConfig
 
@@ -71,7 +75,26 @@ class StudioProcessor:
         self.pipeline_config = pipeline_config
         self.jpeg_quality = jpeg_quality
         self.provenance: ProvenanceConfig = provenance or ProvenanceConfig()
+        self.profile = profile
+        self.profile_warnings = list(profile_warnings or [])
         self._pipe: Any = None
+
+    def _pipeline(self) -> Any:
+        from kiosk.pipeline.studio import StudioPipeline
+
+        if self._pipe is None:
+            self._pipe = StudioPipeline(self.models_dir, self.pipeline_config, profile=self.profile)
+        return self._pipe
+
+    def status(self) -> dict[str, str]:
+        """Operator status lines of the processing parts (calibration)."""
+        if self.profile is None:
+            calib = "no calibration profile: captures are used as the camera delivers them"
+        else:
+            calib = f"profile of camera '{self.profile.camera_id}' applied"
+        if self.profile_warnings:
+            calib += "; " + "; ".join(self.profile_warnings)
+        return {"calibration": calib}
 
     def _encode(self, bgr: np.ndarray, source_type: str, description: str, title: str) -> bytes:
         """The delivered JPEG: sRGB, XMP disclosure, and a C2PA manifest when a signing key is configured."""
@@ -91,12 +114,10 @@ class StudioProcessor:
     ) -> dict[str, Path]:
         """Analyse once, then compose each format; progress is real (the pipeline reports its stages)."""
         from kiosk.pipeline.imageio import write_atomic
-        from kiosk.pipeline.studio import StudioPipeline
 
         if self._pipe is None:
             progress(0.02, "loading")
-            self._pipe = StudioPipeline(self.models_dir, self.pipeline_config)
-        pipe = self._pipe
+        pipe = self._pipeline()
         progress(0.05, "analyse")
         img = pipe.prepare(bgr)
         analysis = pipe.analyse(img)
@@ -117,13 +138,7 @@ class StudioProcessor:
     def preview(self, bgr: np.ndarray, styles: list[str], on_image: Callable[[str, np.ndarray], None],
                 cancelled: Callable[[], bool], max_side: int = 360) -> None:  # fmt: skip
         """Small previews of the guest on each style's backdrop, one callback per style as it is ready."""
-        import cv2
-
-        from kiosk.pipeline.studio import StudioPipeline
-
-        if self._pipe is None:
-            self._pipe = StudioPipeline(self.models_dir, self.pipeline_config)
-        pipe = self._pipe
+        pipe = self._pipeline()
         img = pipe.prepare(bgr)
         analysis = pipe.analyse(img)
         for style in styles:
@@ -612,7 +627,17 @@ class KioskController:
             "download": self.downloads.status(),
             "models": "ok" if self.models_ok() else "missing (run `kiosk models fetch`)",
             "disk": f"{disk.free / 1e9:.1f} GB free of {disk.total / 1e9:.1f} GB",
+            **self._processor_status(),
         }
+
+    def _processor_status(self) -> dict[str, str]:
+        status = getattr(self.worker.processor, "status", None)
+        if not callable(status):
+            return {}
+        try:
+            return dict(status())
+        except Exception as err:  # noqa: BLE001  # reason: a status line must never break the operator menu
+            return {"processing": f"status unavailable: {err}"}
 
     def counters(self) -> dict[str, str]:
         """Counters for the operator menu."""

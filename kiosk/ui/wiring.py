@@ -43,6 +43,25 @@ def models_ok(cfg: KioskConfig) -> Callable[[], bool]:
     return check
 
 
+def studio_processor(cfg: KioskConfig) -> StudioProcessor:
+    """The app's processor: studio pipeline with the booth's calibration profile, C2PA signing from config.
+
+    An unreadable profile file is a start-up error (calibration.errors.ProfileError), never a silent skip.
+    """
+    from calibration.profile import profile_for_config
+    from kiosk.commands.calibrate import camera_id_for
+
+    profile, warnings = profile_for_config(cfg.calibration, cfg.data_dir, camera_id=camera_id_for(cfg.camera))
+    return StudioProcessor(
+        cfg.models_dir,
+        cfg.pipeline,
+        cfg.pipeline.jpeg_quality,
+        provenance=cfg.delivery.provenance,
+        profile=profile,
+        profile_warnings=warnings,
+    )
+
+
 def build_controller(
     cfg: KioskConfig,
     *,
@@ -68,10 +87,7 @@ def build_controller(
         sessions_dir or cfg.data_dir / SESSIONS_SUBDIR,
         cam_thread,
         framing,
-        processor
-        or StudioProcessor(
-            cfg.models_dir, cfg.pipeline, cfg.pipeline.jpeg_quality, provenance=cfg.delivery.provenance
-        ),
+        processor or studio_processor(cfg),
         lights=lights if lights is not None else make_lights(cfg.lights),
         downloads=downloads,
         printer=printer,

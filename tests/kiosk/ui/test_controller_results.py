@@ -12,6 +12,8 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -82,7 +84,7 @@ def signing(tmp_path_factory: pytest.TempPathFactory) -> ProvenanceConfig:
 def _config(tmp_path: Path, **sections: Any) -> KioskConfig:
     models = _models_dir()
     data = tmp_path / "data"
-    data.mkdir(exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     if not (data / "models").exists():
         (data / "models").symlink_to(models)
     ui = UIConfig(stillness_s=0.2, countdown_s=1, formats=["portrait"], style_previews=False)
@@ -115,3 +117,33 @@ def test_session_delivers_a_signed_file_declared_edited(tmp_path: Path, signing:
     assert report.c2pa.validation_state == "Valid", report.c2pa.failures
     assert report.c2pa.source_types == ["algorithmicallyEnhanced"]
     assert "Kiosk Test Signer" in report.c2pa.signer
+
+
+def _blue_over_red(path: Path) -> float:
+    img = cv2.imread(str(path))
+    assert img is not None, path
+    img = img.astype(np.float64)
+    h, w = img.shape[:2]
+    centre = img[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]  # the guest, not the backdrop
+    return float(centre[..., 0].mean() / centre[..., 2].mean())
+
+
+def test_session_applies_the_saved_calibration_profile(tmp_path: Path) -> None:
+    from calibration.profile import ColorSection, Profile, save_profile, utc_now
+
+    plain_cfg = _config(tmp_path / "plain")
+    _c, plain = _session(plain_cfg, tmp_path / "plain-out", style="white")
+    assert plain_cfg.calibration.profile_path(plain_cfg.data_dir).exists() is False
+    cfg = _config(tmp_path / "calibrated")
+    # A deliberately strong cool white balance, so its effect on the delivered file is unmistakable.
+    cool = ColorSection(
+        calibrated_at=utc_now(), model="linear", wb=(0.6, 1.0, 1.6),
+        ccm=((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)), mean_delta_e2000=0.0, max_delta_e2000=0.0,
+    )  # fmt: skip
+    profile = Profile(created_at=utc_now(), camera_id="booth-cam", color=cool)
+    save_profile(profile, cfg.calibration.profile_path(cfg.data_dir))
+    c, calibrated = _session(cfg, tmp_path / "cal-out", style="white")
+    status = c.device_status()["calibration"]
+    assert "'booth-cam' applied" in status
+    assert "booth-cam" in status and "is connected" in status, "the other-camera warning reaches the operator"
+    assert _blue_over_red(calibrated.files[0]) > _blue_over_red(plain.files[0]) * 1.15
