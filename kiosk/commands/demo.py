@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Open the kiosk UI on a display; else run the headless demo and the simulated-tap kiosk session."""
+    """Open the kiosk UI on a display; else run the headless demo, printing each step as it ends."""
     from kiosk.config import load_config
     from kiosk.demo import default_out_dir, run_headless
     from kiosk.ui.runner import have_display
@@ -28,33 +28,30 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.out or default_out_dir()
     if have_display() and not args.headless:
         return _run_window(cfg, out_dir, args.size)
-    report = run_headless(cfg, out_dir)
-    for path in report.files:
-        print(f"  {path.name}")  # noqa: T201  # reason: CLI output
+    _say("Headshot Kiosk demo: one guest session on the bundled sample portrait "
+         "(no camera, no controller, no GPU needed)")
+    report = run_headless(cfg, out_dir, on_step=_print_step)
     if report.notes:
-        print("notes: " + "; ".join(report.notes))  # noqa: T201  # reason: CLI output
-    print(f"demo finished in {report.timings_ms['total'] / 1000:.1f} s; results in {report.out_dir.resolve()}")  # noqa: T201  # reason: CLI output
-    return _run_kiosk_session(cfg, out_dir / "kiosk-session")
+        _say("notes: " + "; ".join(report.notes))
+    done = sum(s.status == "ok" for s in report.steps)
+    skipped = [s.title for s in report.steps if s.status == "skipped"]
+    failed = [s.title for s in report.steps if s.status == "failed"]
+    _say(f"demo finished in {report.timings_ms['total'] / 1000:.1f} s: {done} of {len(report.steps)} steps ok"
+         + (f", skipped: {', '.join(skipped)}" if skipped else "")
+         + (f", FAILED: {', '.join(failed)}" if failed else "")
+         + f"; results in {report.out_dir.resolve()} (summary: session.json)")
+    return 0 if report.ok else 1
 
 
-def _run_kiosk_session(cfg: Any, out_dir: Path) -> int:
-    """The same session flow as the touchscreen (state machine, camera, framing, lights), simulated taps."""
-    from kiosk.ui.headless import run_session
-    from kiosk.ui.runner import demo_parts
-    from kiosk.ui.wiring import build_controller
+def _say(line: str) -> None:
+    print(line, flush=True)  # noqa: T201  # reason: CLI output
 
-    camera, lights = demo_parts(cfg)
-    controller = build_controller(cfg, camera=camera, lights=lights)
-    controller.start()
-    try:
-        result = run_session(controller, out_dir)
-    finally:
-        controller.stop()
-    print(  # noqa: T201  # reason: CLI output
-        f"kiosk session (virtual camera, simulated bridge, simulated taps): start tap to processing done in "
-        f"{result.start_to_processed_s:.1f} s; results in {out_dir.resolve()}"
-    )
-    return 0
+
+def _print_step(step: Any, number: int, total: int) -> None:
+    """One labelled line per step (status, time, what it showed), then the files it wrote."""
+    _say(f"[{number}/{total}] {step.title}: {step.status.upper()} ({step.seconds:.1f} s) - {step.detail}")
+    for name in step.files:
+        _say(f"      {name}")
 
 
 def _run_window(cfg: Any, out_dir: Path, size: str | None) -> int:
