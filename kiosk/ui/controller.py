@@ -29,6 +29,7 @@ from kiosk.ui.delivery_port import Downloads, NoPrinter, OfflineDownloads, Print
 from kiosk.ui.operator import CornerTaps, PinGate
 
 log = logging.getLogger(__name__)
+AI_PREFIX = "ai:"  # style names of the model pack's presets on the style screen ("ai:studio")
 
 
 class Processor(Protocol):
@@ -58,6 +59,10 @@ class StudioProcessor:
         provenance: Any = None,
         profile: Any = None,
         profile_warnings: list[str] | None = None,
+        generation: Any = None,
+        generator: Any = None,
+        generation_reason: str | None = None,
+        ai_styles: list[str] | None = None,
     ) -> None:
         """Remember where the models are; nothing loads until the first job.
 
@@ -68,6 +73,11 @@ class StudioProcessor:
             provenance: the `[delivery.provenance]` section (a configured key signs every file with C2PA).
             profile: the booth's calibration profile (calibration.profile.Profile), applied to every capture.
             profile_warnings: the profile's operator warnings (other camera, too old), for the status.
+            generation: the `[generation]` section (steps, strength, seed, identity check).
+            generator: the supervised generation worker (kiosk.generation), or None.
+            generation_reason: why there is no generator (shown to the operator; the guest gets the studio
+                result if an AI style is asked for anyway).
+            ai_styles: the model pack's style presets, offered as "ai:<preset>" next to the backdrops.
         """
         from kiosk.delivery.provenance_config import ProvenanceConfig
 
@@ -77,6 +87,14 @@ class StudioProcessor:
         self.provenance: ProvenanceConfig = provenance or ProvenanceConfig()
         self.profile = profile
         self.profile_warnings = list(profile_warnings or [])
+        from kiosk.generation.config import GenerationConfig
+
+        self.generation: GenerationConfig = generation or GenerationConfig()
+        self.generator = generator
+        self.generation_reason = generation_reason or "no model pack is installed"
+        self.ai_styles = [f"{AI_PREFIX}{name}" for name in (ai_styles or [])] if generator is not None else []
+        self.notice: str | None = None  # set by process(): why an asked-for AI style fell back to studio
+        self.generation_state = "starting" if generator is not None else f"off: {self.generation_reason}"
         self._pipe: Any = None
 
     def _pipeline(self) -> Any:
@@ -94,7 +112,35 @@ class StudioProcessor:
             calib = f"profile of camera '{self.profile.camera_id}' applied"
         if self.profile_warnings:
             calib += "; " + "; ".join(self.profile_warnings)
-        return {"calibration": calib}
+        return {"calibration": calib, "generation": self.generation_state}
+
+    def warm_up(self) -> None:
+        """Start the generation worker and let it load and warm up the pack (call off the UI thread)."""
+        if self.generator is None:
+            return
+        from kiosk.errors import KioskError
+
+        t0 = time.monotonic()
+        try:
+            self.generator.start()
+        except KioskError as err:
+            self.generation_state = f"off: {err}"
+            log.warning("generation worker did not start: %s", err)
+            return
+        info = getattr(self.generator, "info", {}) or {}
+        self.generation_state = (
+            f"ready ({info.get('model_id', 'pack')}, {info.get('runtime', 'runtime')}; "
+            f"warm-up {time.monotonic() - t0:.1f} s)"
+        )
+
+    def idle(self) -> None:
+        """Watchdog tick between jobs: a generation worker that died while idle is restarted."""
+        check = getattr(self.generator, "check", None)
+        if callable(check) and check():
+            self.generation_state = "restarted after the worker exited while idle"
+        reason = getattr(self.generator, "disabled_reason", None)
+        if reason:
+            self.generation_state = f"off: {reason}"
 
     def _encode(self, bgr: np.ndarray, source_type: str, description: str, title: str) -> bytes:
         """The delivered JPEG: sRGB, XMP disclosure, and a C2PA manifest when a signing key is configured."""
@@ -112,28 +158,95 @@ class StudioProcessor:
         out_dir: Path,
         progress: Callable[[float, str], None],
     ) -> dict[str, Path]:
-        """Analyse once, then compose each format; progress is real (the pipeline reports its stages)."""
+        """Analyse once, compose and write each format (studio); then the AI composite for an "ai:" style.
+
+        Progress is real: the studio pipeline reports its stages, the generation worker each denoising step.
+        The studio files are written before generation starts, so a failed, hung or rejected generation
+        still delivers them (and `notice` says why).
+        """
         from kiosk.pipeline.imageio import write_atomic
 
+        self.notice = None
+        gen_style = style[len(AI_PREFIX) :] if style.startswith(AI_PREFIX) else None
         if self._pipe is None:
             progress(0.02, "loading")
         pipe = self._pipeline()
+        backdrop = pipe.config.default_style if gen_style is not None else style
+        studio_share = 0.85 if gen_style is None else 0.35
         progress(0.05, "analyse")
         img = pipe.prepare(bgr)
         analysis = pipe.analyse(img)
         out: dict[str, Path] = {}
+        studio: dict[str, Any] = {}
         n = len(formats)
         for i, fmt in enumerate(formats):
 
             def report(_stage: str, frac: float, i: int = i) -> None:
-                progress(0.1 + 0.85 * (i + frac) / n, _stage)
+                progress(0.1 + studio_share * (i + frac) / n, _stage)
 
-            res = pipe.headshot(img, style=style, fmt=fmt, analysis=analysis, progress=report)
-            name = f"{fmt}-{style}.jpg"
+            res = pipe.headshot(img, style=backdrop, fmt=fmt, analysis=analysis, progress=report)
+            studio[fmt] = res
+            name = f"{fmt}-{backdrop}.jpg"
             data = self._encode(res.image, "edited", "Studio headshot by Headshot Kiosk", name)
             out[fmt] = write_atomic(out_dir / name, data)
+        if gen_style is not None:
+            self._generate(img, gen_style, backdrop, formats, studio, out, out_dir, 0.1 + studio_share, progress)
         progress(1.0, "done")
         return out
+
+    def _generate(
+        self,
+        img: np.ndarray,
+        style: str,
+        backdrop: str,
+        formats: list[str],
+        studio: dict[str, Any],
+        out: dict[str, Path],
+        out_dir: Path,
+        start: float,
+        progress: Callable[[float, str], None],
+    ) -> None:
+        """Replace each format's studio file by the generative composite; on failure keep studio, say why."""
+        import secrets
+
+        from kiosk.pipeline.generative import GenerativePipeline
+        from kiosk.pipeline.imageio import write_atomic
+
+        if self.generator is None:
+            self._fell_back(self.generation_reason)
+            return
+        gp = GenerativePipeline(
+            _StudioDone(studio),  # type: ignore[arg-type]  # reason: duck-typed: headshot() returns the studio results made above
+            self.generator,
+            self.generation_reason,
+            identity_min_ssim=self.generation.identity_min_ssim,
+        )
+        g = self.generation
+        seed = g.seed if g.seed is not None else secrets.randbelow(2**31)
+        n = len(formats)
+        for i, fmt in enumerate(formats):
+
+            def step(done: int, total: int, i: int = i) -> None:
+                progress(start + (0.97 - start) * (i + done / max(1, total)) / n, f"generate {done}/{total}")
+
+            res = gp.headshot(
+                img, style=style, backdrop=backdrop, fmt=fmt, seed=seed, steps=g.steps, strength=g.strength,
+                progress=step,
+            )  # fmt: skip
+            if not res.generated:
+                self._fell_back(res.fallback_reason or "generation failed")
+                return
+            name = f"{fmt}-ai-{style}.jpg"
+            data = self._encode(res.image, "ai-composite", res.description(), name)
+            out[fmt] = write_atomic(out_dir / name, data)
+        self.generation_state = f"ready; last job: AI composite '{style}' (seed {seed})"
+
+    def _fell_back(self, reason: str) -> None:
+        log.warning("AI style fell back to the studio result: %s", reason)
+        self.notice = reason
+        disabled = getattr(self.generator, "disabled_reason", None)
+        state = f"off: {disabled}" if disabled else "ready" if self.generator is not None else "off"
+        self.generation_state = f"{state}; last job: studio result delivered ({reason})"
 
     def preview(self, bgr: np.ndarray, styles: list[str], on_image: Callable[[str, np.ndarray], None],
                 cancelled: Callable[[], bool], max_side: int = 360) -> None:  # fmt: skip
@@ -150,10 +263,24 @@ class StudioProcessor:
             on_image(style, cv2.resize(res.image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA))
 
     def close(self) -> None:
-        """Release the pipeline's models (call on the processing thread)."""
+        """Release the pipeline's models and stop the generation worker (call on the processing thread)."""
         if self._pipe is not None:
             self._pipe.close()
             self._pipe = None
+        if self.generator is not None:
+            self.generator.close()
+
+
+class _StudioDone:
+    """Stands in for the studio pipeline inside GenerativePipeline: returns the studio results already made."""
+
+    def __init__(self, results: dict[str, Any]) -> None:
+        self.results = results
+
+    def headshot(self, _bgr: np.ndarray, style: str | None = None, fmt: str | None = None) -> Any:
+        """The studio result of this format (made, calibrated and written before generation started)."""
+        assert fmt is not None
+        return self.results[fmt]
 
 
 @dataclass
@@ -166,6 +293,7 @@ class Job:
     results: dict[str, Path] | None = None
     error: str | None = None
     unusable: str | None = None  # the capture had no usable face (reason): ask for another photo
+    notice: str | None = None  # why an AI style was delivered as the studio result
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -208,8 +336,17 @@ class ProcessingWorker:
         self._thread.join(timeout=60)
 
     def _run(self) -> None:
+        idle = getattr(self.processor, "idle", None)
         while True:
-            item = self._q.get()
+            try:
+                item = self._q.get(timeout=1.0)
+            except queue.Empty:
+                if callable(idle):
+                    try:
+                        idle()
+                    except Exception:  # reason: the idle watchdog must not kill the processing thread
+                        log.exception("processor idle check failed")
+                continue
             if item is None:
                 # MediaPipe graphs must be closed on the thread that made them (a close from the
                 # garbage collector on another thread can deadlock at exit).
@@ -228,6 +365,7 @@ class ProcessingWorker:
 
             try:
                 job.results = self.processor.process(bgr, style, formats, out_dir, progress)
+                job.notice = getattr(self.processor, "notice", None)
             except NoUsableFace as err:
                 log.info("capture has no usable face: %s", err.reason)
                 job.unusable = err.reason
@@ -326,8 +464,15 @@ class KioskController:
         self.pin_open = False
         self.quit_requested = False
         self.injected_error: str | None = None
+        self.notice: str | None = None  # shown on the delivery screen: the AI style fell back to studio
         self._lost_since: float | None = None
         self._started = False
+        self._warm: threading.Thread | None = None
+
+    @property
+    def styles(self) -> list[str]:
+        """Styles on the style screen: the studio backdrops, then the model pack's presets ("ai:<name>")."""
+        return [*self.ui.styles, *getattr(self.worker.processor, "ai_styles", [])]
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -336,6 +481,11 @@ class KioskController:
         self.framing.start()
         self._started = True
         self.lights.scene("attract")
+        warm_up = getattr(self.worker.processor, "warm_up", None)
+        if callable(warm_up):
+            # The generation worker loads and warms up its pack (seconds to minutes) off the UI thread.
+            self._warm = threading.Thread(target=warm_up, name="generation-warm-up", daemon=True)
+            self._warm.start()
 
     def stop(self) -> None:
         """Stop every thread, delete the live session, lights safe."""
@@ -450,6 +600,7 @@ class KioskController:
         sess = self.flow.session
         assert sess is not None
         sess.results.update(job.results)
+        self.notice = job.notice
         self.flow.processed()
 
     # -- transitions --------------------------------------------------------------------------
@@ -506,6 +657,7 @@ class KioskController:
             self.previews.cancel.set()
         self.previews = None
         self.job = None
+        self.notice = None
         self.download_url = None
         self.print_message = None
         self.framing_result = None

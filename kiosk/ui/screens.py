@@ -394,13 +394,13 @@ class StyleScreen(KScreen):
         col = self.column()
         col.add_widget(label("style.title", m.title, bold=True, auto_height=True))
         col.add_widget(spacer(m.pad * 0.5))
-        styles = list(self.app.controller.ui.styles)
+        styles = list(self.app.controller.styles)  # backdrops, then the model pack's presets ("ai:…")
         self.cards: dict[str, StyleCard] = {}
         self._shown_job: Any = None
         cols = 4 if m.landscape else 2
         grid = GridLayout(cols=cols, spacing=m.pad * 0.5, size_hint_y=None)
         rows = (len(styles) + cols - 1) // cols
-        card_h = (440 if m.landscape else 520) * m.u
+        card_h = (440 if m.landscape else 520) * m.u * min(1.0, 3 / max(1, rows))
         grid.height = rows * card_h + (rows - 1) * m.pad * 0.5
         for style in styles:
             hexc = self.app.brand_color if style == "brand" else STYLE_SWATCH.get(style, "#8A9099")
@@ -418,7 +418,10 @@ class StyleScreen(KScreen):
                 size_hint_y=None,
                 height=card_h,
             )
-            b.text_key = f"style.{style}"
+            if style.startswith("ai:"):
+                b.text = "AI: " + style[3:].replace("-", " ").title()  # the pack's preset name, as named there
+            else:
+                b.text_key = f"style.{style}"
             grid.add_widget(b)
             self.cards[style] = b
         col.add_widget(grid)
@@ -505,6 +508,8 @@ class DeliveryScreen(KScreen):
         col.add_widget(self.scan)
         self.print_msg = Txt("", size_px=m.small, color=PRIMARY, auto_height=True)
         col.add_widget(self.print_msg)
+        self.notice = Txt("", size_px=m.small, color=MUTED, auto_height=True)
+        col.add_widget(self.notice)
         row = BoxLayout(spacing=m.pad * 0.5, size_hint_y=None, height=m.button_h)
         self.print_btn = self.btn("delivery.print", "print", primary=False)
         row.add_widget(self.print_btn)
@@ -537,6 +542,7 @@ class DeliveryScreen(KScreen):
         else:
             self.qr.opacity = 0.0
             self.scan.text = self.t("delivery.no_download")
+        self.notice.text = self.t("delivery.ai_fallback") if c.notice else ""
         on = c.printer.available()
         self.print_btn.set_enabled(on)
         self.print_btn.opacity = 1.0 if on else 0.0

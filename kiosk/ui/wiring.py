@@ -44,14 +44,23 @@ def models_ok(cfg: KioskConfig) -> Callable[[], bool]:
 
 
 def studio_processor(cfg: KioskConfig) -> StudioProcessor:
-    """The app's processor: studio pipeline with the booth's calibration profile, C2PA signing from config.
+    """The app's processor: studio pipeline, calibration profile, C2PA signing, generation worker.
+
+    The generation worker exists when a model pack is installed; the controller starts it off the UI thread.
 
     An unreadable profile file is a start-up error (calibration.errors.ProfileError), never a silent skip.
     """
     from calibration.profile import profile_for_config
     from kiosk.commands.calibrate import camera_id_for
+    from kiosk.generation.factory import make_generator
 
     profile, warnings = profile_for_config(cfg.calibration, cfg.data_dir, camera_id=camera_id_for(cfg.camera))
+    generator, reason = make_generator(cfg.generation, cfg.models_dir)
+    ai_styles: list[str] = []
+    if generator is not None:
+        from models.diffusion.pack import read_manifest
+
+        ai_styles = list(read_manifest(cfg.generation.resolved_pack_dir(cfg.models_dir)).styles)
     return StudioProcessor(
         cfg.models_dir,
         cfg.pipeline,
@@ -59,6 +68,10 @@ def studio_processor(cfg: KioskConfig) -> StudioProcessor:
         provenance=cfg.delivery.provenance,
         profile=profile,
         profile_warnings=warnings,
+        generation=cfg.generation,
+        generator=generator,
+        generation_reason=reason,
+        ai_styles=ai_styles,
     )
 
 

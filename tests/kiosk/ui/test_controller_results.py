@@ -147,3 +147,84 @@ def test_session_applies_the_saved_calibration_profile(tmp_path: Path) -> None:
     assert "'booth-cam' applied" in status
     assert "booth-cam" in status and "is connected" in status, "the other-camera warning reaches the operator"
     assert _blue_over_red(calibrated.files[0]) > _blue_over_red(plain.files[0]) * 1.15
+
+
+PACK = Path(__file__).resolve().parents[2] / "fixtures" / "tiny_pack"
+
+
+def _generation(pack: Path) -> dict[str, Any]:
+    return {
+        "pack_dir": pack,
+        "runtime": {"kind": "ort", "providers": ["cpu"]},
+        "start_timeout_s": 60.0,
+        "hang_timeout_s": 20.0,
+        "seed": 7,
+    }
+
+
+class Recording:
+    """The app's real processor, recording the progress it reports."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.seen: list[tuple[float, str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def process(self, bgr: Any, style: str, formats: list[str], out_dir: Path, progress: Any) -> Any:
+        def record(frac: float, stage: str) -> None:
+            self.seen.append((frac, stage))
+            progress(frac, stage)
+
+        return self.real.process(bgr, style, formats, out_dir, record)
+
+
+def _generative_session(tmp_path: Path, pack: Path, style: str) -> tuple[Any, Any, Recording]:
+    from kiosk.ui.wiring import studio_processor
+
+    cfg = _config(tmp_path, generation=_generation(pack))
+    processor = Recording(studio_processor(cfg))
+    c = build_controller(
+        cfg,
+        camera=VirtualCamera(VirtualCameraConfig(width=640, height=480)),
+        lights=NoopLights(),
+        downloads=OfflineDownloads(),
+        printer=NoPrinter(),
+        processor=processor,
+    )
+    notices: list[str | None] = []
+    c.flow.listen(lambda _o, new, _r: notices.append(c.notice) if new.value == "delivery" else None)
+    c.start()
+    try:
+        run = run_session(c, tmp_path / "out", style=style, timeout_s=120.0)
+        status = c.device_status()
+    finally:
+        c.stop()
+    return (run, notices, status), c, processor
+
+
+def test_generative_style_delivers_an_ai_composite(tmp_path: Path) -> None:
+    (run, notices, status), c, processor = _generative_session(tmp_path, PACK, "ai:office")
+    assert c.styles[: len(c.ui.styles)] == list(c.ui.styles)
+    assert c.styles[len(c.ui.styles) :] == ["ai:studio", "ai:office", "ai:outdoor", "ai:studio-cfg"]
+    assert [p.name for p in run.files] == ["portrait-ai-office.jpg"]
+    report = inspect(run.files[0])
+    assert report.xmp_source_type == "compositeWithTrainedAlgorithmicMedia" and report.declares_ai
+    assert notices == [None], "no fallback message for the guest"
+    assert "AI composite 'office'" in status["generation"], status
+    # Real per-step progress from the worker: the tiny pack's img2img runs 1 of its 2 steps at strength 0.5.
+    steps = [stage for _f, stage in processor.seen if stage.startswith("generate")]
+    assert steps and steps[-1] == "generate 1/1", steps
+    fracs = [f for f, _s in processor.seen]
+    assert fracs == sorted(fracs) and fracs[-1] == 1.0
+
+
+def test_broken_pack_path_delivers_the_studio_result_with_the_reason(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-pack"
+    (run, notices, status), c, _p = _generative_session(tmp_path, missing, "ai:studio")
+    assert c.styles == list(c.ui.styles), "no pack: no AI styles offered"
+    assert [p.name for p in run.files] == ["portrait-studio-grey.jpg"]
+    assert inspect(run.files[0]).xmp_source_type == "algorithmicallyEnhanced"
+    assert notices and notices[0] is not None and "no model pack installed" in notices[0]
+    assert "no model pack installed" in status["generation"] and "studio result delivered" in status["generation"]
