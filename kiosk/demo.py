@@ -99,6 +99,7 @@ class _Context:
     delivered: dict[str, bytes] = field(default_factory=dict)  # portrait file name → JPEG bytes
     photo: np.ndarray | None = None  # prepared guest photo
     headshot: np.ndarray | None = None  # default-style portrait
+    kiosk_sessions: set[str] = field(default_factory=set)  # store ids of the touch flow's guest sessions
 
 
 def default_out_dir() -> Path:
@@ -243,11 +244,18 @@ def _kiosk_session(ctx: _Context, step: DemoStep) -> None:
     out = ctx.out_dir / "kiosk-session"
     camera, lights = demo_parts(ctx.cfg)
     controller = build_controller(ctx.cfg, camera=camera, lights=lights)
+
+    def note_session(*_: object) -> None:
+        if controller.session is not None:
+            ctx.kiosk_sessions.add(controller.session.id)
+
+    controller.flow.listen(note_session)
     controller.start()
     try:
         result = run_session(controller, out)
     finally:
         controller.stop()
+        controller.flow.unlisten(note_session)
     step.files = [p.relative_to(ctx.out_dir).as_posix() for p in sorted(out.rglob("*")) if p.is_file()]
     step.data = {"states": result.states, "start_to_processed_s": round(result.start_to_processed_s, 2)}
     step.detail = (f"virtual camera, simulated bridge, simulated taps: start tap to processing done in "
@@ -309,7 +317,7 @@ def _printing(ctx: _Context, step: DemoStep) -> None:
         shutil.copyfile(pdf, ctx.out_dir / "print-4x6.pdf")
     width, height = pdf_page_size(ctx.out_dir / "print-4x6.pdf")
     step.files = ["print-4x6.pdf"]
-    step.data = {"layout": layout.name, "page_pt": [width, height], "job": outcome.job.job_id,
+    step.data = {"layout": layout.name, "page_pt": [width, height], "queue": queue, "job": outcome.job.job_id,
                  "job_state": outcome.state.name.lower(), "dpi": outcome.job.dpi}
     step.detail = (f"{layout.description}: sent through a private cupsd to a cups-pdf queue at {outcome.job.dpi} dpi, "
                    f"job {outcome.state.name.lower()} in {outcome.elapsed_s:.1f} s; page "
@@ -447,13 +455,27 @@ def _privacy(ctx: _Context, step: DemoStep) -> None:
     if _live(store, sid):  # this config's retention keeps files past delivery: the demo keeps nothing
         kept = store.delete(sid)
         parts.append(f"{kept.files} files this config keeps after delivery deleted as `kiosk wipe` would")
-    folder_left = store.session_dir(sid).exists()
-    alive = _live(store, sid)
+    # The touch flow's guest got a download link from the kiosk's own server: the same goes for it.
+    kiosk_files = 0
+    for other in sorted(ctx.kiosk_sessions):
+        if not _live(store, other):
+            continue
+        for f in store.files(other):
+            kiosk_files += 1
+            store.remove_file(other, f.kind, f.name)
+        if _live(store, other):
+            store.delete(other)
+    if ctx.kiosk_sessions:
+        parts.append(f"the touch-flow session's {kiosk_files} download files deleted with its link")
+    leftover = [other for other in ctx.kiosk_sessions if _live(store, other)]
+    folder_left = any(store.session_dir(i).exists() for i in (sid, *ctx.kiosk_sessions))
+    alive = _live(store, sid) or bool(leftover)
     step.data = {"session_files": len(session_files), "deleted_at_session_end": len(ended),
-                 "download_copies_deleted": len(downloads), "session_deleted": not alive,
+                 "download_copies_deleted": len(downloads), "kiosk_session_files_deleted": kiosk_files,
+                 "session_deleted": not alive,
                  "folder_left": folder_left}
     if alive or folder_left:
-        raise KioskError("the demo's session is still in the session store after deletion")
+        raise KioskError("a demo session is still in the session store after deletion")
     parts.append("session record deleted: nothing of the guest is left in the store (the files in this folder "
                  "are the demo's deliverables)")
     step.detail = "; ".join(parts)
