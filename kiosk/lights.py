@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from kiosk.ui.config import LightsConfig
 
 log = logging.getLogger(__name__)
+CALLS_MAX = 64  # recent light requests kept in .calls (operator menu, tests); bounded for long runs
 
 SCENES = ("idle", "attract", "framing", "countdown", "flash")
 LENS_PATTERNS = ("off", "on", "blink", "pulse")
@@ -65,7 +66,7 @@ class NoopLights:
         """Nothing to open."""
         self.last_scene = "idle"
         self.last_lens = "off"
-        self.calls: list[tuple[str, str]] = []
+        self.calls: collections.deque[tuple[str, str]] = collections.deque(maxlen=CALLS_MAX)
 
     def scene(self, name: str, fade_ms: int = 300) -> None:
         """Record the scene."""
@@ -116,7 +117,7 @@ class BridgeLights:
         self._client: Any = None
         self._q: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue(maxsize=32)
         self.last_error: str | None = None
-        self.calls: list[tuple[str, str]] = []
+        self.calls: collections.deque[tuple[str, str]] = collections.deque(maxlen=CALLS_MAX)
         self._buttons: collections.deque[str] = collections.deque(maxlen=16)
         self._thread = threading.Thread(target=self._run, name="lights", daemon=True)
         self._thread.start()

@@ -7,6 +7,7 @@ with the session's folder, in CLEANUP.
 
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import shutil
@@ -20,6 +21,7 @@ from typing import Any
 from kiosk.errors import KioskError
 
 log = logging.getLogger(__name__)
+HISTORY_MAX = 256  # transitions kept in SessionFlow.history (about ten sessions)
 
 
 class State(enum.Enum):
@@ -159,7 +161,8 @@ class SessionFlow:
         self.interrupted: State | None = None
         self.counters = {"sessions": 0, "completed": 0, "abandoned": 0, "failsafe": 0}
         self._listeners: list[Listener] = []
-        self.history: list[tuple[State, State, str]] = []
+        # The last transitions, for logs and tests; bounded so a kiosk running for days does not grow.
+        self.history: collections.deque[tuple[State, State, str]] = collections.deque(maxlen=HISTORY_MAX)
 
     # -- observation -------------------------------------------------------------------------
     def listen(self, fn: Listener) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +73,40 @@ def copy_results_on_delivery(controller: Any, out_dir: Path) -> None:
     controller.flow.listen(on_change)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def stop_on_signals(stop: Callable[[], None], schedule: Callable[[Callable[[], None]], None]) -> Iterator[None]:
+    """While inside: SIGTERM / SIGINT stop the app cleanly (exit 0) instead of killing it mid-write.
+
+    The handler only schedules `stop` on the UI clock: the app's on_stop then puts the lights in their safe
+    state, stops the camera, the framing and processing workers (and the generation worker process), closes
+    delivery and the journal. The previous handlers are restored on exit.
+
+    Args:
+        stop: what stops the app (KioskApp.stop).
+        schedule: runs a callable on the UI thread soon (Kivy's Clock.schedule_once).
+    """
+    requested: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if requested:
+            return  # already stopping; a second Ctrl-C must not interrupt the clean shutdown
+        requested.append(signum)
+        log.info("kiosk stopping on %s", signal.Signals(signum).name)
+        schedule(stop)
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        if requested:
+            log.info("kiosk stopped cleanly (%s)", signal.Signals(requested[0]).name)
+
+
 def run_app(
     cfg: KioskConfig,
     *,
@@ -97,5 +134,8 @@ def run_app(
     from kiosk.appliance import attach_to_app
 
     attach_to_app(app, controller, cfg)  # journal, retention sweeper, log file, sd_notify READY/WATCHDOG
-    app.run()
+    from kivy.clock import Clock
+
+    with stop_on_signals(app.stop, lambda fn: Clock.schedule_once(lambda _dt: fn(), 0)):
+        app.run()
     return 0

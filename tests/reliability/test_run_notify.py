@@ -92,11 +92,24 @@ def test_kiosk_run_notifies_ready_and_pings_the_watchdog(xdisplay: str, isolated
             more = receive_until(systemd, "WATCHDOG=1", 10)
             assert any(m == "WATCHDOG=1" for m in more), "the pings keep coming from the UI clock"
             assert proc.poll() is None
+            # systemd stops the service with SIGTERM: a clean stop, exit 0, nothing killed mid-write.
+            proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pytest.fail("kiosk run did not stop within 60 s of SIGTERM")
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            assert rc == 0, (rc, err[-2000:])
+            assert "Traceback" not in err, err[-2000:]
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
-    assert (isolated_env / "logs" / "kiosk.log").exists(), "the rotating log file is written"
+    log_file = isolated_env / "logs" / "kiosk.log"
+    assert log_file.exists(), "the rotating log file is written"
+    text = log_file.read_text(encoding="utf-8", errors="replace")
+    assert "kiosk stopping on SIGTERM" in text, text[-2000:]

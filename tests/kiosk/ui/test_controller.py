@@ -73,7 +73,7 @@ def test_processing_errors(tmp_path: Path, err: Exception, want: State) -> None:
         assert _until(c, lambda: c.state is State.REVIEW), c.state
         c.tap("approve")
         c.tap("style", "white")
-        assert _until(c, lambda: c.state is want), c.flow.history[-3:]
+        assert _until(c, lambda: c.state is want), list(c.flow.history)[-3:]
         assert c.session is not None or want is State.ATTENDANT_NEEDED
     finally:
         c.stop()

@@ -1,0 +1,102 @@
+"""Long runs and stops: SIGTERM / SIGINT stop the app cleanly, the controller's stop leaves nothing running
+(camera, framing, processing thread, generation worker process) and the lights safe, and the state kept
+for logs and tests (flow history, light requests, session listeners) stays bounded however long it runs.
+
+`kiosk run` under Xvfb receiving SIGTERM (exit 0, logged) is tested in test_run_notify.py.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiosk.camera.config import VirtualCameraConfig
+from kiosk.camera.virtual import VirtualCamera
+from kiosk.config import KioskConfig, default_data_dir
+from kiosk.lights import CALLS_MAX, NoopLights
+from kiosk.session.flow import HISTORY_MAX, SessionFlow, State
+from kiosk.ui.config import UIConfig
+from kiosk.ui.delivery_port import NoPrinter, OfflineDownloads
+from kiosk.ui.runner import stop_on_signals
+from kiosk.ui.wiring import build_controller
+
+PACK = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_pack"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signals_schedule_one_clean_stop_and_restore_the_handlers(sig: signal.Signals) -> None:
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    stops: list[str] = []
+    scheduled: list[Any] = []
+    with stop_on_signals(lambda: stops.append("stop"), scheduled.append):
+        os.kill(os.getpid(), sig)
+        os.kill(os.getpid(), sig)  # a second signal while stopping is ignored, not a crash
+        deadline = time.monotonic() + 5
+        while not scheduled and time.monotonic() < deadline:
+            time.sleep(0.01)  # the handler runs between bytecodes of the main thread
+        assert len(scheduled) == 1, "the stop is scheduled on the UI clock once"
+        scheduled[0]()
+    assert stops == ["stop"]
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_controller_stop_leaves_nothing_running_and_the_lights_safe(tmp_path: Path) -> None:
+    models = default_data_dir() / "models"
+    if not (models / "face_detection_short_range.tflite").is_file():
+        pytest.skip(f"MediaPipe models not installed in {models} (run `kiosk models fetch`)")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "models").symlink_to(models)
+    cfg = KioskConfig.model_validate(
+        {
+            "data_dir": data,
+            "ui": UIConfig(stillness_s=0.2, countdown_s=1),
+            "generation": {"pack_dir": PACK, "runtime": {"kind": "ort", "providers": ["cpu"]}},
+        }
+    )
+    threads_before = {t.ident for t in threading.enumerate()}
+    lights = NoopLights()
+    c = build_controller(
+        cfg,
+        camera=VirtualCamera(VirtualCameraConfig(width=320, height=240)),
+        lights=lights,
+        downloads=OfflineDownloads(),
+        printer=NoPrinter(),
+    )
+    c.start()
+    processor = c.worker.processor
+    deadline = time.monotonic() + 60
+    while not processor.generation_state.startswith(("ready", "off")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the generation worker warms up on its own thread
+    assert processor.generation_state.startswith("ready"), processor.generation_state
+    assert c.device_status()["generation"].startswith("ready (headshot-kiosk/tiny-random-sd")
+    assert multiprocessing.active_children(), "the warmed-up generation worker process runs"
+    c.tap("start")
+    assert c.state is State.LANGUAGE
+    c.stop()
+    assert c.session is None, "the live session is deleted at stop"
+    assert list(lights.calls)[-2:] == [("scene", "idle"), ("lens", "off")], "lights end in the safe state"
+    assert not multiprocessing.active_children(), "the generation worker process is stopped"
+    left = [t.name for t in threading.enumerate() if t.ident not in threads_before and t.is_alive()]
+    assert left == [], f"threads still running after stop: {left}"
+
+
+def test_flow_history_and_light_requests_are_bounded(tmp_path: Path) -> None:
+    flow = SessionFlow(tmp_path / "sessions")
+    for _ in range(HISTORY_MAX):
+        flow.start()
+        flow.cancel("guest cancelled")  # language -> cleanup -> attract: three transitions a round
+    assert len(flow.history) == HISTORY_MAX
+    assert flow.history[-1][1] is State.ATTRACT
+    lights = NoopLights()
+    for _ in range(CALLS_MAX * 3):
+        lights.scene("framing")
+        lights.lens_cue("blink")
+    assert len(lights.calls) == CALLS_MAX and lights.calls[-1] == ("lens", "blink")
