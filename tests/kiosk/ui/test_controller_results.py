@@ -228,3 +228,37 @@ def test_broken_pack_path_delivers_the_studio_result_with_the_reason(tmp_path: P
     assert inspect(run.files[0]).xmp_source_type == "algorithmicallyEnhanced"
     assert notices and notices[0] is not None and "no model pack installed" in notices[0]
     assert "no model pack installed" in status["generation"] and "studio result delivered" in status["generation"]
+
+
+def test_hung_generation_worker_delivers_the_studio_result(tmp_path: Path) -> None:
+    from kiosk.generation.config import GenerationConfig
+    from kiosk.generation.supervisor import SupervisedGenerator
+    from kiosk.ui.controller import StudioProcessor
+    from tests.kiosk.generation import fake_workers
+
+    cfg = _config(tmp_path)
+    gen_cfg = GenerationConfig.model_validate({**_generation(PACK), "hang_timeout_s": 1.0})
+    generator = SupervisedGenerator(PACK, gen_cfg, target=fake_workers.hang_on_job)
+    processor = StudioProcessor(
+        cfg.models_dir, cfg.pipeline, generation=gen_cfg, generator=generator, ai_styles=["studio"]
+    )
+    c = build_controller(
+        cfg,
+        camera=VirtualCamera(VirtualCameraConfig(width=640, height=480)),
+        lights=NoopLights(),
+        downloads=OfflineDownloads(),
+        printer=NoPrinter(),
+        processor=processor,
+    )
+    notices: list[str | None] = []
+    c.flow.listen(lambda _o, new, _r: notices.append(c.notice) if new.value == "delivery" else None)
+    c.start()
+    try:
+        run = run_session(c, tmp_path / "out", style="ai:studio", timeout_s=120.0)
+        status = c.device_status()["generation"]
+    finally:
+        c.stop()
+    assert [p.name for p in run.files] == ["portrait-studio-grey.jpg"]
+    assert inspect(run.files[0]).xmp_source_type == "algorithmicallyEnhanced"
+    assert notices and notices[0] is not None and "hung" in notices[0], notices
+    assert "studio result delivered" in status and "hung" in status, status
