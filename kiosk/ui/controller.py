@@ -95,6 +95,7 @@ class StudioProcessor:
         self.ai_styles = [f"{AI_PREFIX}{name}" for name in (ai_styles or [])] if generator is not None else []
         self.notice: str | None = None  # set by process(): why an asked-for AI style fell back to studio
         self.generation_state = "starting" if generator is not None else f"off: {self.generation_reason}"
+        self._warming = threading.Event()  # set while warm_up() loads the pack: jobs then fall back at once
         self._pipe: Any = None
 
     def _pipeline(self) -> Any:
@@ -121,12 +122,15 @@ class StudioProcessor:
         from kiosk.errors import KioskError
 
         t0 = time.monotonic()
+        self._warming.set()
         try:
             self.generator.start()
         except KioskError as err:
             self.generation_state = f"off: {err}"
             log.warning("generation worker did not start: %s", err)
             return
+        finally:
+            self._warming.clear()
         info = getattr(self.generator, "info", {}) or {}
         self.generation_state = (
             f"ready ({info.get('model_id', 'pack')}, {info.get('runtime', 'runtime')}; "
@@ -214,6 +218,10 @@ class StudioProcessor:
 
         if self.generator is None:
             self._fell_back(self.generation_reason)
+            return
+        if self._warming.is_set():
+            # Waiting could take minutes on a big pack; the guest gets the studio result now.
+            self._fell_back("the AI model is still loading (warm-up in progress)")
             return
         gp = GenerativePipeline(
             _StudioDone(studio),  # type: ignore[arg-type]  # reason: duck-typed: headshot() returns the studio results made above

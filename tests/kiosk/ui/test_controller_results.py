@@ -9,6 +9,7 @@ committed tiny pack.
 from __future__ import annotations
 
 import datetime
+import time
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,9 @@ def _generative_session(tmp_path: Path, pack: Path, style: str) -> tuple[Any, An
     c.flow.listen(lambda _o, new, _r: notices.append(c.notice) if new.value == "delivery" else None)
     c.start()
     try:
+        deadline = time.monotonic() + 60
+        while processor.generation_state == "starting" and time.monotonic() < deadline:
+            time.sleep(0.05)  # the worker warms up on its own thread (a job meanwhile gets the studio result)
         run = run_session(c, tmp_path / "out", style=style, timeout_s=120.0)
         status = c.device_status()
     finally:
@@ -254,6 +258,9 @@ def test_hung_generation_worker_delivers_the_studio_result(tmp_path: Path) -> No
     c.flow.listen(lambda _o, new, _r: notices.append(c.notice) if new.value == "delivery" else None)
     c.start()
     try:
+        deadline = time.monotonic() + 60
+        while processor.generation_state == "starting" and time.monotonic() < deadline:
+            time.sleep(0.05)  # the fake worker reports ready at once; the hang comes with the job
         run = run_session(c, tmp_path / "out", style="ai:studio", timeout_s=120.0)
         status = c.device_status()["generation"]
     finally:
