@@ -11,12 +11,13 @@ import argparse
 import os
 import platform
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from bench._common import emit, median, portrait, time_ms
+from bench._common import emit, median, portrait
 from kiosk.config import load_config
 from kiosk.pipeline.imageio import encode_jpeg, load_image
 from kiosk.pipeline.studio import StudioPipeline
@@ -36,10 +37,11 @@ def bench_one(pipe: StudioPipeline, path: Path, repeat: int, quality: int) -> di
     arr = np.frombuffer(data, np.uint8)
     stages: dict[str, list[float]] = {}
     totals: list[float] = []
+    floor_dec: list[float] = []
+    floor_enc: list[float] = []
     out_image = None
     for i in range(repeat + 1):
-        import time
-
+        # The floor is timed right after each pipeline run, so both see the same machine state.
         t0 = time.perf_counter()
         loaded = load_image(path)
         t1 = time.perf_counter()
@@ -48,14 +50,21 @@ def bench_one(pipe: StudioPipeline, path: Path, repeat: int, quality: int) -> di
         encode_jpeg(result.image, quality)
         t3 = time.perf_counter()
         out_image = result.image
+        f0 = time.perf_counter()
+        cv2.imdecode(arr, cv2.IMREAD_COLOR)
+        f1 = time.perf_counter()
+        cv2.imencode(".jpg", out_image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        f2 = time.perf_counter()
         if i == 0:
             continue  # warm-up
+        floor_dec.append((f1 - f0) * 1000)
+        floor_enc.append((f2 - f1) * 1000)
         for k, v in {"decode": (t1 - t0) * 1000, **result.timings_ms, "encode": (t3 - t2) * 1000}.items():
             stages.setdefault(k, []).append(v)
         totals.append((t3 - t0) * 1000)
     assert out_image is not None
-    floor_decode = median(time_ms(lambda: cv2.imdecode(arr, cv2.IMREAD_COLOR), repeat))
-    floor_encode = median(time_ms(lambda: cv2.imencode(".jpg", out_image, [cv2.IMWRITE_JPEG_QUALITY, quality]), repeat))
+    floor_decode = median(floor_dec)
+    floor_encode = median(floor_enc)
     h, w = cv2.imdecode(arr, cv2.IMREAD_COLOR).shape[:2]
     total = median(totals)
     return {
@@ -65,6 +74,9 @@ def bench_one(pipe: StudioPipeline, path: Path, repeat: int, quality: int) -> di
         "total_ms": total,
         "floor_ms": {"decode": floor_decode, "encode": floor_encode},
         "ratio_total_over_floor": round(total / (floor_decode + floor_encode), 2),
+        # Best-of-N on both sides: the figure least disturbed by whatever else the machine is doing.
+        "best_ms": {"total": round(min(totals), 2), "floor": round(min(floor_dec) + min(floor_enc), 2)},
+        "ratio_best_over_best_floor": round(min(totals) / (min(floor_dec) + min(floor_enc)), 2),
     }
 
 
@@ -83,6 +95,8 @@ def main() -> None:
         "cores": os.cpu_count(),
         "format": "portrait 1200x1500",
         "target": "ratio_total_over_floor <= 3 for 9mp",
+        "note": "stages are wall times; matte runs on a second thread alongside light and retouch, "
+        "so stages add up to more than total",
         "results": results,
     })
 

@@ -70,8 +70,12 @@ def transform_face(face: Face, matrix: np.ndarray) -> Face:
     return Face(cx - w / 2, cy - h / 2, w, h, face.score, {k: tp(*p) for k, p in face.keypoints.items()})
 
 
-def warp_to_cell(bgr: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def warp_to_cell(
+    bgr: np.ndarray, matrix: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Warp the photo into the cell; return (image with replicated borders, float32 validity 0..1).
+
+    The validity is None when the photo covers the whole cell.
 
     Only the part of the photo that lands in the cell is touched: it is cropped first, and shrunk with
     area averaging when the warp would otherwise alias.
@@ -95,7 +99,7 @@ def warp_to_cell(bgr: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> 
     inside = (corners[:, 0].min() >= 0 and corners[:, 1].min() >= 0
               and corners[:, 0].max() <= pw and corners[:, 1].max() <= ph)
     if inside:
-        return out, np.ones((ch, cw), np.float32)
+        return out, None
     # Validity at quarter resolution is plenty: it only drives a soft fade where the photo ends.
     q = 4
     sh, sw = max(1, src.shape[0] // q), max(1, src.shape[1] // q)

@@ -115,14 +115,16 @@ def assess(
     return Assessment(face, None, "ok", notes, yaw)
 
 
-def _dark_centroid(gray: np.ndarray, point: tuple[float, float], iod: float) -> tuple[float, float] | None:
+def _dark_centroid(bgr: np.ndarray, point: tuple[float, float], iod: float) -> tuple[float, float] | None:
     x, y = point
     rw, rh = 0.28 * iod, 0.2 * iod
     x0, y0 = max(0, int(x - rw)), max(0, int(y - rh))
-    x1, y1 = min(gray.shape[1], int(x + rw) + 1), min(gray.shape[0], int(y + rh) + 1)
+    x1, y1 = min(bgr.shape[1], int(x + rw) + 1), min(bgr.shape[0], int(y + rh) + 1)
     if x1 - x0 < 4 or y1 - y0 < 4:
         return None
-    patch = cv2.GaussianBlur(gray[y0:y1, x0:x1].astype(np.float32), (0, 0), max(1.0, iod / 40.0))
+    region = bgr[y0:y1, x0:x1]
+    gray = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY) if region.ndim == 3 else region
+    patch = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), max(1.0, iod / 40.0))
     dark = patch <= np.percentile(patch, 8)
     ys, xs = np.nonzero(dark)
     if xs.size == 0:
@@ -140,10 +142,9 @@ def refine_eyes(bgr: np.ndarray, face: Face) -> Face:
     iod = face.interocular
     if iod < 12:
         return face
-    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
     keypoints = dict(face.keypoints)
     for name in ("right_eye", "left_eye"):
-        found = _dark_centroid(gray, keypoints[name], iod)
+        found = _dark_centroid(bgr, keypoints[name], iod)
         if found and math.dist(found, keypoints[name]) < 0.25 * iod:
             keypoints[name] = found
     return replace(face, keypoints=keypoints)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ class StudioPipeline:
         self._full: FaceDetector | None = None
         self._segmenter: SelfieSegmenter | None = None
         self._custom: np.ndarray | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     # -- models ------------------------------------------------------------------------------------
     def _detector(self, which: str) -> FaceDetector:
@@ -108,6 +110,9 @@ class StudioPipeline:
 
     def close(self) -> None:
         """Release the native model graphs."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         for task in (self._short, self._full, self._segmenter):
             if task is not None:
                 task.close()
@@ -191,17 +196,16 @@ class StudioPipeline:
             scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
             if scale > 2.0:
                 notes.append(f"low-resolution photo: enlarged {scale:.1f}×, expect a soft result")
-            if float((valid < 0.5).mean()) > 0.03:
+            if valid is not None and float((valid[::4, ::4] < 0.5).mean()) > 0.03:
                 notes.append("the photo ends inside the frame: the backdrop fills the gap")
             report("compose", 0.3)
-            with timer.stage("matte"):
-                # One small pyramid serves the segmenter, the guided filter and the compositor.
-                ch_, cw_ = cell.shape[:2]
-                half = downscale(cell, (cw_ // 2, ch_ // 2))
-                quarter = downscale(half, (cw_ // 4, ch_ // 4))
-                coarse = self.segmenter().segment(quarter)
-                alpha = refine_matte(cell, coarse, valid, pyramid=(half, quarter))
-            report("matte", 0.55)
+            # One small pyramid serves the segmenter, the guided filter, light and the compositor.
+            ch_, cw_ = cell.shape[:2]
+            half = downscale(cell, (cw_ // 2, ch_ // 2))
+            quarter = downscale(half, (cw_ // 4, ch_ // 4))
+            # The matte does not depend on light or retouch (nor they on it): it runs on the second
+            # core while this thread does them. OpenCV, numpy and MediaPipe release the GIL.
+            matte_job = self._pool().submit(self._matte, cell, valid, half, quarter, timer)
             with timer.stage("light"):
                 roi = face_roi(out_face, cell.shape, grow=retouch.ROI_GROW)
                 skin = skin_mask(cell, out_face, roi)
@@ -215,6 +219,8 @@ class StudioPipeline:
                 lab_before = mean_lab(before[y0:y1, x0:x1], skin) if (skin > 0.5).any() else None
                 lab_after = mean_lab(cell[y0:y1, x0:x1], skin) if lab_before is not None else None
             report("retouch", 0.75)
+            alpha = matte_job.result()
+            report("matte", 0.85)
             with timer.stage("compose"):
                 backdrop = background.render_background(
                     style, spec.cell, brand_bgr=background.hex_to_bgr(self.config.brand_color),
@@ -232,6 +238,18 @@ class StudioPipeline:
                       if lab_before is not None and lab_after is not None else None)
         return StudioResult(image, mask.astype(np.float32), out_face, face, spec, style, matrix,
                             notes, timer.ms, corr, retouch_de)
+
+    def _matte(
+        self, cell: np.ndarray, valid: np.ndarray | None, half: np.ndarray, quarter: np.ndarray, timer: _Timer
+    ) -> np.ndarray:
+        with timer.stage("matte"):
+            coarse = self.segmenter().segment(quarter)
+            return refine_matte(cell, coarse, valid, pyramid=(half, quarter))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-matte")
+        return self._executor
 
     def _custom_background(self) -> np.ndarray:
         if self._custom is None:
