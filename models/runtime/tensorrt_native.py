@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +28,7 @@ from models.runtime.base import (
     TensorSpec,
     prepare_feeds,
 )
-from models.store import sha256_file
+from models.store import atomic_write_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +80,6 @@ def check_inputs(
         else:
             feeds[name] = rng.standard_normal(shape).astype(spec.dtype)
     return feeds
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to path through a temp file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cudart() -> Any:
@@ -242,7 +225,7 @@ class TensorRTRuntime(Runtime):
         plan = builder.build_serialized_network(network, config)
         if plan is None:
             raise ModelError(f"{onnx_path}: TensorRT engine build failed (see the log above)")
-        atomic_write(timing_path, bytes(config.get_timing_cache().serialize()))
+        atomic_write_bytes(timing_path, bytes(config.get_timing_cache().serialize()))
         return bytes(plan)
 
     def load(self, onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]]) -> GraphSession:
@@ -265,7 +248,7 @@ class TensorRTRuntime(Runtime):
         session = TensorRTSession(trt, self._cudart, engine, static_shapes)
         if fresh:
             check_outputs(session.run(check_inputs(session.inputs, static_shapes)))
-            atomic_write(path, plan)
+            atomic_write_bytes(path, plan)
         for _ in range(self.config.warmup_runs):
             session.run(check_inputs(session.inputs, static_shapes))
         self.built.append(
