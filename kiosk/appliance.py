@@ -32,7 +32,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -295,6 +295,9 @@ class Appliance:
     sweeper: Any
     log_handler: logging.Handler | None
     own_store: bool
+    # Kivy's Clock holds callbacks weakly: these strong references keep the watchdog ticking (a lambda
+    # handed straight to schedule_interval was collected after a few seconds and the pings stopped).
+    callbacks: list[Callable[..., Any]] = field(default_factory=list)
 
     def stop(self) -> None:
         """STOPPING=1; stop the retention sweeper; close a store opened here."""
@@ -343,10 +346,22 @@ def attach_to_app(
     wd = Watchdog(notifier or Notifier.from_env(), healthy=controller_health(controller))
     appliance = Appliance(wd, store, recorder, sweeper, handler, own)
 
+    def ready(_dt: float) -> None:
+        wd.ready(status_line(controller))
+
+    def beat(_dt: float) -> None:
+        wd.beat(status_line(controller))
+
     def on_start(*_: Any) -> None:
         # The next frame is drawn with the attract screen on it: then we are up.
-        scheduler.schedule_once(lambda _dt: wd.ready(status_line(controller)), 0)
+        scheduler.schedule_once(ready, 0)
 
-    scheduler.schedule_interval(lambda _dt: wd.beat(status_line(controller)), 1.0)
-    app.bind(on_start=on_start, on_stop=lambda *_: appliance.stop())
+    def on_stop(*_: Any) -> None:
+        appliance.stop()
+
+    appliance.callbacks += [ready, beat, on_start, on_stop]
+    scheduler.schedule_interval(beat, 1.0)
+    app.bind(on_start=on_start, on_stop=on_stop)
+    # The app owns the appliance for as long as it runs, whoever called us.
+    app.appliance = appliance
     return appliance
