@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +92,36 @@ def kiosk_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+@contextlib.contextmanager
+def xvfb_display(first: int, screen: str = "1920x1920x24") -> Iterator[str]:
+    """Run a real X server (Xvfb) on the first free display number from `first`; yields ":N".
+
+    Each test module passes its own `first` so that servers of parallel or overlapping fixtures never
+    race for one number. Skips the test when Xvfb is not installed (scripts/setup.sh installs it).
+    """
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb; scripts/setup.sh does it)")
+    n = next(
+        (n for n in range(first, first + 100)
+         if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists()),
+        None,
+    )
+    if n is None:
+        pytest.fail(f"no free X display number between :{first} and :{first + 99}")
+    proc = subprocess.Popen([exe, f":{n}", "-screen", "0", screen, "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sock = Path(f"/tmp/.X11-unix/X{n}")
+    deadline = time.monotonic() + 15
+    while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling for the server socket with a deadline
+    if not sock.exists():
+        proc.kill()
+        pytest.fail(f"Xvfb :{n} did not start")
+    try:
+        yield f":{n}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -5,7 +5,6 @@ then WATCHDOG=1 keeps coming from the UI clock, and the rotating log file is wri
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,34 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import xvfb_display
+
 
 @pytest.fixture(scope="module")
 def xdisplay() -> Iterator[str]:
-    exe = shutil.which("Xvfb")
-    if exe is None:
-        pytest.skip("Xvfb is not installed (scripts/setup.sh installs xvfb)")
-    n = next(
-        n
-        for n in range(300, 400)
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists()
-    )
-    proc = subprocess.Popen(
-        [exe, f":{n}", "-screen", "0", "1080x1920x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    sock = Path(f"/tmp/.X11-unix/X{n}")
-    deadline = time.monotonic() + 15
-    while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)  # polling for the server socket with a deadline
-    if not sock.exists():
-        proc.kill()
-        pytest.fail(f"Xvfb :{n} did not start")
-    try:
-        yield f":{n}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    """A real X server (Xvfb) on a free display number."""
+    with xvfb_display(300, "1080x1920x24") as display:
+        yield display
 
 
 def receive_until(sock: socket.socket, wanted: str, timeout_s: float) -> list[str]:

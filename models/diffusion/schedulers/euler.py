@@ -55,7 +55,26 @@ def predicted_original(
     return model_output
 
 
-class EulerScheduler(Scheduler):
+class SigmaScheduler(Scheduler):
+    """What the Euler family shares: sigma = sqrt((1 - ᾱ) / ᾱ) and the matching input scaling."""
+
+    sigmas: np.ndarray
+
+    @property
+    def init_noise_sigma(self) -> float:
+        """Max sigma for linspace/trailing spacing, sqrt(max² + 1) otherwise (reference convention)."""
+        top = float(self.sigmas.max())
+        if self.config["timestep_spacing"] in ("linspace", "trailing"):
+            return top
+        return float((top**2 + 1) ** 0.5)
+
+    def scale_model_input(self, sample: np.ndarray, timestep: float) -> np.ndarray:
+        """Divide by sqrt(sigma² + 1) so the denoiser sees unit-variance input."""
+        sigma = self.sigmas[self.step_index]
+        return (sample / ((sigma**2 + 1) ** 0.5)).astype(np.float32)
+
+
+class EulerScheduler(SigmaScheduler):
     """Deterministic Euler sampler over sigma = sqrt((1 - ᾱ) / ᾱ)."""
 
     name: ClassVar[str] = "euler"
@@ -96,19 +115,6 @@ class EulerScheduler(Scheduler):
             sigmas[-1] = ((1 - acp0) / acp0) ** 0.5
         self.sigmas = sigmas
         self.begin_index = self.step_index = 0
-
-    @property
-    def init_noise_sigma(self) -> float:
-        """Max sigma for linspace/trailing spacing, sqrt(max² + 1) otherwise (reference convention)."""
-        top = float(self.sigmas.max())
-        if self.config["timestep_spacing"] in ("linspace", "trailing"):
-            return top
-        return float((top**2 + 1) ** 0.5)
-
-    def scale_model_input(self, sample: np.ndarray, timestep: float) -> np.ndarray:
-        """Divide by sqrt(sigma² + 1) so the denoiser sees unit-variance input."""
-        sigma = self.sigmas[self.step_index]
-        return (sample / ((sigma**2 + 1) ** 0.5)).astype(np.float32)
 
     def step(
         self, model_output: np.ndarray, timestep: float, sample: np.ndarray, noise: NoiseSource

@@ -7,16 +7,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from models.diffusion.noise import NoiseSource
-from models.diffusion.schedulers.base import Scheduler
 from models.diffusion.schedulers.euler import (
     _COMMON,
+    SigmaScheduler,
     interpolated_sigmas,
     predicted_original,
     spaced_timesteps,
 )
 
 
-class EulerAncestralScheduler(Scheduler):
+class EulerAncestralScheduler(SigmaScheduler):
     """Stochastic Euler sampler; draws one noise array per step (the last one too, like the reference)."""
 
     name: ClassVar[str] = "euler_ancestral"
@@ -36,19 +36,6 @@ class EulerAncestralScheduler(Scheduler):
         )
         self.sigmas = interpolated_sigmas(self.alphas_cumprod, self.timesteps)
         self.begin_index = self.step_index = 0
-
-    @property
-    def init_noise_sigma(self) -> float:
-        """Max sigma for linspace/trailing spacing, sqrt(max² + 1) otherwise."""
-        top = float(self.sigmas.max())
-        if self.config["timestep_spacing"] in ("linspace", "trailing"):
-            return top
-        return float((top**2 + 1) ** 0.5)
-
-    def scale_model_input(self, sample: np.ndarray, timestep: float) -> np.ndarray:
-        """Divide by sqrt(sigma² + 1)."""
-        sigma = self.sigmas[self.step_index]
-        return (sample / ((sigma**2 + 1) ** 0.5)).astype(np.float32)
 
     def step(
         self, model_output: np.ndarray, timestep: float, sample: np.ndarray, noise: NoiseSource

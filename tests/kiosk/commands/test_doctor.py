@@ -8,11 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import xvfb_display
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "delivery"))
 from cups_harness import CupsServer, unavailable_reason  # reason: test helper of the printing tests
@@ -27,27 +28,8 @@ TINY_PACK = REPO / "tests" / "fixtures" / "tiny_pack"
 @pytest.fixture(scope="module")
 def xdisplay() -> Iterator[str]:
     """A real X server (Xvfb) on a free display number."""
-    exe = shutil.which("Xvfb")
-    if exe is None:
-        pytest.skip("Xvfb is not installed (scripts/setup.sh installs xvfb)")
-    n = next(
-        n
-        for n in range(200, 300)
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists()
-    )
-    proc = subprocess.Popen([exe, f":{n}", "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sock = Path(f"/tmp/.X11-unix/X{n}")
-    deadline = time.monotonic() + 15
-    while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)  # polling for the server socket with a deadline
-    if not sock.exists():
-        proc.kill()
-        pytest.fail(f"Xvfb :{n} did not start")
-    try:
-        yield f":{n}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with xvfb_display(200) as display:
+        yield display
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ frames are advanced with EventLoop.idle() and conditions are polled with deadlin
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -19,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from tests.conftest import xvfb_display
 
 REPO = Path(__file__).resolve().parents[3]
 SHOTS = REPO / "artifacts" / "screenshots"
@@ -66,41 +66,19 @@ class GatedProcessor:
         return self.real.process(bgr, style, formats, out_dir, progress)
 
 
-def _free_display() -> int:
-    for n in range(90, 190):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return n
-    raise RuntimeError("no free X display number between :90 and :189")
-
-
 @pytest.fixture(scope="session")
 def xvfb() -> Iterator[str]:
-    """Start Xvfb on a free display; yields the DISPLAY value."""
-    exe = shutil.which("Xvfb")
-    if exe is None:
-        pytest.skip("Xvfb is not installed (apt-get install xvfb; scripts/setup.sh does it)")
-    n = _free_display()
-    proc = subprocess.Popen(
-        [exe, f":{n}", "-screen", "0", "1920x1920x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    sock = Path(f"/tmp/.X11-unix/X{n}")
-    deadline = time.monotonic() + 15
-    while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)  # polling for the server socket with a deadline
-    if not sock.exists():
-        proc.kill()
-        pytest.fail(f"Xvfb :{n} did not start")
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = f":{n}"
-    yield f":{n}"
-    proc.terminate()
-    proc.wait(timeout=10)
-    if old is None:
-        os.environ.pop("DISPLAY", None)
-    else:
-        os.environ["DISPLAY"] = old
+    """Start Xvfb on a free display (from :90); yields the DISPLAY value, also set in the environment."""
+    with xvfb_display(90, "1920x1920x24") as display:
+        old = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = display
+        try:
+            yield display
+        finally:
+            if old is None:
+                os.environ.pop("DISPLAY", None)
+            else:
+                os.environ["DISPLAY"] = old
 
 
 class Harness:
