@@ -1,5 +1,5 @@
 import sys
 
-from kiosk.cli import main
+from kiosk.cli import run
 
-sys.exit(main())
+sys.exit(run())

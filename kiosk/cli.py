@@ -7,6 +7,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from kiosk.errors import KioskError
 
@@ -61,10 +62,35 @@ def _translate(err: BaseException) -> tuple[int, str]:
     return 1, f"internal error: {type(err).__name__}: {err} (run with -v for the traceback)"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the process exit code (0 ok, 2 bad input, 1 internal failure)."""
+def _logs_dir(config_path: str | None) -> Path:
+    """The data folder's logs/, from the config when it loads, else the default data folder."""
+    from kiosk.config import default_data_dir, load_config
+
+    try:
+        return load_config(config_path).data_dir / "logs"
+    except KioskError:  # reason: a broken config is reported by the command itself, not here
+        return default_data_dir() / "logs"
+
+
+def run() -> int:
+    """The `kiosk` console script and `python -m kiosk`: :func:`main` owning the process's stderr."""
+    return main(own_process=True)
+
+
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run the CLI; return the process exit code (0 ok, 2 bad input, 1 internal failure).
+
+    Args:
+        argv: the arguments (default: sys.argv[1:]).
+        own_process: this call is the whole process, so native libraries' fd-2 output may be diverted
+            to logs/native.log (not when -v is given, nor when a caller embeds main()).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if own_process and not args.verbose:
+        from kiosk.nativelog import divert_native_stderr
+
+        divert_native_stderr(_logs_dir(args.config))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -86,4 +112,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

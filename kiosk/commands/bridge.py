@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
             c.add_argument("--interval", type=float, default=1.0,
                            help="seconds between status lines (default 1)")
             c.add_argument("--duration", type=float, default=0.0,
-                           help="stop after this many seconds (0: never)")
+                           help="stop this many seconds after the link is ready (0: never)")
         c.set_defaults(func=func)
 
 
@@ -149,11 +149,12 @@ def _monitor(args: argparse.Namespace) -> int:
     def on_state(state: LinkState) -> None:
         lines.put({"link": state.value})
 
-    end = time.monotonic() + args.duration if args.duration > 0 else float("inf")
     with BridgeClient(args.port, config) as bridge:
         bridge.on_event(on_event)
         bridge.on_state(on_state)
         info = bridge.wait_ready(args.timeout)
+        # counted from ready, so a slow handshake on a loaded host does not eat the watch
+        end = time.monotonic() + args.duration if args.duration > 0 else float("inf")
         _emit({"link": bridge.state.value, "firmware_id": info.firmware_id,
                "protocol": "{}.{}".format(*info.protocol)})
         next_status = time.monotonic()

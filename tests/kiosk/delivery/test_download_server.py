@@ -15,6 +15,7 @@ from PIL import Image
 
 from kiosk.delivery.config import DownloadConfig
 from kiosk.delivery.download import DownloadServer, qr_png, qr_terminal
+from kiosk.delivery.handoff import read_qr
 from kiosk.session.store import SessionStore, Step
 
 
@@ -284,8 +285,7 @@ def test_qr_codes_decode_to_the_url() -> None:
     url = "http://192.168.4.1:8080/d/" + "Ab_-" * 8
     png = qr_png(url)
     img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(img)
-    assert text == url
+    assert read_qr(img) == url
     term = qr_terminal(url)
     # render the terminal text back to pixels (█ light top+bottom, ▀ light top, ▄ light bottom) and decode
     rows = term.split("\n")
@@ -295,8 +295,25 @@ def test_qr_codes_decode_to_the_url() -> None:
             px[2 * y, x] = 255 if ch in "█▀" else 0
             px[2 * y + 1, x] = 255 if ch in "█▄" else 0
     big = cv2.resize(px, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.cvtColor(big, cv2.COLOR_GRAY2BGR))
-    assert text == url
+    assert read_qr(cv2.cvtColor(big, cv2.COLOR_GRAY2BGR)) == url
+
+
+# Download URLs whose (valid) codes OpenCV 4.x's classic QRCodeDetector cannot read; a phone reads them.
+# One URL in ~150 is like this, so a kiosk must not rely on that detector alone when it reads codes back.
+CLASSIC_DETECTOR_MISSES = (
+    "http://127.0.0.1:39510/d/acxtqjkKvOupRqOrU1CuczAUZ5uzhdW6",
+    "http://127.0.0.1:46584/d/CwuQ8LCDTcKLYJRl14geoGM0nHOM2Ibj",
+    "http://127.0.0.1:31217/d/_aGUHsmKbe_m40JFIWaLwTmuISp2cPFK",
+    "http://127.0.0.1:34596/d/9SOq3E-QwGgMEgaRVnatdK3NuklS1iGl",
+    "http://127.0.0.1:43371/d/1r3ub7Dut_d16NfdgkjECffnnXW0IWds",
+    "http://127.0.0.1:54975/d/Zi5SCO3xzImqeCx_wVI668RTBHRWIkkN",
+)
+
+
+@pytest.mark.parametrize("url", CLASSIC_DETECTOR_MISSES)
+def test_codes_the_classic_detector_misses_are_still_read(url: str) -> None:
+    img = cv2.imdecode(np.frombuffer(qr_png(url), np.uint8), cv2.IMREAD_COLOR)
+    assert read_qr(img) == url
 
 
 def test_the_kiosk_app_port_offer_withdraw_status(tmp_path: Path) -> None:
