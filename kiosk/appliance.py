@@ -299,9 +299,15 @@ class Appliance:
     # handed straight to schedule_interval was collected after a few seconds and the pings stopped).
     callbacks: list[Callable[..., Any]] = field(default_factory=list)
 
+    # Set by HangupReload before it stops the app to restart in place: RELOADING=1, not STOPPING=1.
+    reloading: bool = False
+
     def stop(self) -> None:
-        """STOPPING=1; stop the retention sweeper; close a store opened here."""
-        self.watchdog.stopping()
+        """STOPPING=1 (RELOADING=1 when restarting in place); stop the sweeper; close a store opened here."""
+        if self.reloading:
+            self.watchdog.notifier.notify(reloading=1, status="restarting to apply the new config")
+        else:
+            self.watchdog.stopping()
         self.sweeper.stop()
         if self.own_store:
             self.store.close()
@@ -365,3 +371,75 @@ def attach_to_app(
     # The app owns the appliance for as long as it runs, whoever called us.
     app.appliance = appliance
     return appliance
+
+
+# `kiosk run` exits with this to be started again: it re-executes itself in place (same PID), and should
+# that fail, systemd's Restart=on-failure starts it (75 is EX_TEMPFAIL: "try again").
+EXIT_RESTART = 75
+
+
+class HangupReload:
+    """SIGHUP (`systemctl reload headshot-kiosk`): read the config file again and apply it if it is valid.
+
+    An invalid file is refused: the running config stays, and the error naming the key goes to the log and
+    to `systemctl status`. A valid file that differs from the running config is applied by restarting
+    `kiosk run` in place as soon as no guest is at the kiosk (the attract screen), so nobody's session is
+    cut short, and every part (camera, bridge, printer, models, texts) is rebuilt from the new config by
+    the same code as a cold start. A file that parses to the running config changes nothing.
+    """
+
+    def __init__(
+        self, keeper: ConfigKeeper, controller: Any, appliance: Appliance, stop: Callable[[], None],
+        scheduler: Any, poll_s: float = 1.0,
+    ) -> None:
+        """Wire the reload.
+
+        Args:
+            keeper: holds the config path and the running config.
+            controller: the KioskController (its state tells when the kiosk is idle).
+            appliance: what attach_to_app() returned (its notifier; told to send RELOADING=1).
+            stop: stops the app (KioskApp.stop); run_app then returns EXIT_RESTART.
+            scheduler: the UI clock (schedule_once).
+            poll_s: how often to look for the attract screen while a guest is still at the kiosk, s.
+        """
+        self.keeper = keeper
+        self.running = keeper.current
+        self.controller = controller
+        self.appliance = appliance
+        self.stop = stop
+        self.scheduler = scheduler
+        self.poll_s = poll_s
+        self.restart = False
+        self.pending = False
+
+    def on_hangup(self) -> None:
+        """Run on the UI thread after SIGHUP."""
+        from kiosk.session.flow import State
+
+        fresh, error = self.keeper.reload()
+        notifier = self.appliance.watchdog.notifier
+        if error is not None:
+            notifier.status(f"config reload refused, running config kept: {error}")
+            return
+        if fresh == self.running:
+            log.info("config file unchanged: nothing to apply")
+            return
+        if not self.pending:
+            self.pending = True
+            if self.controller.state is not State.ATTRACT:
+                log.info("config changed: restarting to apply it once the guest has finished")
+                notifier.status("new config waiting for the guest to finish")
+            self._poll(0.0)
+
+    def _poll(self, _dt: float) -> None:
+        from kiosk.session.flow import State
+
+        if self.restart:
+            return
+        if self.controller.state is not State.ATTRACT:
+            self.scheduler.schedule_once(self._poll, self.poll_s)
+            return
+        log.info("config changed: restarting the kiosk in place to apply it")
+        self.restart = True
+        self.appliance.reloading = True
+        self.stop()

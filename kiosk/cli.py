@@ -87,6 +87,7 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for `kiosk run` restarting itself in place
     if own_process and not args.verbose:
         from kiosk.nativelog import divert_native_stderr
 

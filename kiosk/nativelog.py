@@ -22,6 +22,7 @@ from pathlib import Path
 
 NATIVE_LOG = "native.log"
 _diverted: Path | None = None
+_terminal_fd: int | None = None
 
 
 def divert_native_stderr(logs_dir: Path, max_bytes: int = 1 << 20) -> Path | None:
@@ -34,7 +35,7 @@ def divert_native_stderr(logs_dir: Path, max_bytes: int = 1 << 20) -> Path | Non
     Returns:
         The file's path, or None when the folder cannot be written (stderr is then left as it was).
     """
-    global _diverted
+    global _diverted, _terminal_fd
     if _diverted is not None:
         return _diverted
     path = Path(logs_dir) / NATIVE_LOG
@@ -59,5 +60,12 @@ def divert_native_stderr(logs_dir: Path, max_bytes: int = 1 << 20) -> Path | Non
         io.FileIO(terminal, "w", closefd=True), encoding=encoding, errors="backslashreplace",
         line_buffering=True, write_through=True,
     )
-    _diverted = path
+    _diverted, _terminal_fd = path, terminal
     return path
+
+
+def restore_stderr() -> None:
+    """Put the original stream back on fd 2 (before exec: the next process image finds it there)."""
+    if _terminal_fd is not None:
+        sys.stderr.flush()
+        os.dup2(_terminal_fd, 2)

@@ -156,9 +156,9 @@ class KioskApp(App):
         sess = self.controller.session
         return sess.language if sess is not None else self.controller.ui.default_language
 
-    def t(self, key: str, **fmt: object) -> str:
-        """Text in the guest's language."""
-        return self.texts.t(self.language, key, **fmt)
+    def t(self, key: str, fallback: str | None = None, **fmt: object) -> str:
+        """Text in the guest's language (see Texts.t)."""
+        return self.texts.t(self.language, key, fallback, **fmt)
 
     # -- frame loop -----------------------------------------------------------------------------
     def screen_name(self) -> str:

@@ -77,7 +77,11 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @contextmanager
-def stop_on_signals(stop: Callable[[], None], schedule: Callable[[Callable[[], None]], None]) -> Iterator[None]:
+def stop_on_signals(
+    stop: Callable[[], None],
+    schedule: Callable[[Callable[[], None]], None],
+    hangup: Callable[[], None] | None = None,
+) -> Iterator[None]:
     """While inside: SIGTERM / SIGINT stop the app cleanly (exit 0) instead of killing it mid-write.
 
     The handler only schedules `stop` on the UI clock: the app's on_stop then puts the lights in their safe
@@ -87,6 +91,7 @@ def stop_on_signals(stop: Callable[[], None], schedule: Callable[[Callable[[], N
     Args:
         stop: what stops the app (KioskApp.stop).
         schedule: runs a callable on the UI thread soon (Kivy's Clock.schedule_once).
+        hangup: when given, SIGHUP schedules it (the config reload); otherwise SIGHUP is left as it was.
     """
     requested: list[int] = []
 
@@ -98,6 +103,15 @@ def stop_on_signals(stop: Callable[[], None], schedule: Callable[[Callable[[], N
         schedule(stop)
 
     previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    if hangup is not None:
+        reload_cb = hangup
+
+        def on_hup(_signum: int, _frame: Any) -> None:
+            if not requested:
+                log.info("SIGHUP: checking the config file again")
+                schedule(reload_cb)
+
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     try:
         yield
     finally:
@@ -115,8 +129,14 @@ def run_app(
     camera: Any = None,
     lights: Any = None,
     results_to: Path | None = None,
+    reload_on_hangup: bool = False,
+    config_path: str | None = None,
 ) -> int:
-    """Open the kiosk window and run until the operator leaves kiosk mode (or the window closes)."""
+    """Open the kiosk window and run until the operator leaves kiosk mode (or the window closes).
+
+    Returns 0, or EXIT_RESTART when a SIGHUP brought a valid new config (with reload_on_hangup): the
+    caller starts the kiosk again with it (see kiosk.appliance.HangupReload).
+    """
     if not have_display():
         raise InputError("no display ($DISPLAY is not set): run this on the kiosk's screen, or use `kiosk demo`")
     from kiosk.ui.boot import prepare_kivy
@@ -131,11 +151,16 @@ def run_app(
     if results_to is not None:
         copy_results_on_delivery(controller, results_to)
     app = KioskApp(controller, texts, brand_color=cfg.pipeline.brand_color, cjk_font=cfg.ui.cjk_font)
-    from kiosk.appliance import attach_to_app
+    from kiosk.appliance import EXIT_RESTART, ConfigKeeper, HangupReload, attach_to_app
 
-    attach_to_app(app, controller, cfg)  # journal, retention sweeper, log file, sd_notify READY/WATCHDOG
+    appliance = attach_to_app(app, controller, cfg)  # journal, retention sweeper, log file, sd_notify
     from kivy.clock import Clock
 
-    with stop_on_signals(app.stop, lambda fn: Clock.schedule_once(lambda _dt: fn(), 0)):
+    reloader = None
+    if reload_on_hangup:
+        reloader = HangupReload(ConfigKeeper(config_path, cfg), controller, appliance, app.stop, Clock)
+        app.reloader = reloader  # Kivy's Clock holds its poll weakly
+    hangup = reloader.on_hangup if reloader is not None else None
+    with stop_on_signals(app.stop, lambda fn: Clock.schedule_once(lambda _dt: fn(), 0), hangup):
         app.run()
-    return 0
+    return EXIT_RESTART if reloader is not None and reloader.restart else 0

@@ -22,6 +22,7 @@ from kivy.uix.widget import Widget
 
 from kiosk.session.flow import State
 from kiosk.session.framing_worker import Hint
+from kiosk.ui.i18n import Texts
 from kiosk.ui.widgets import (
     BG,
     MUTED,
@@ -83,9 +84,9 @@ class KScreen(Screen):
             paint_background(self, BG)
         self.build()
 
-    def t(self, key: str, **fmt: object) -> str:
-        """Text in the guest's language."""
-        return self.app.t(key, **fmt)
+    def t(self, key: str, fallback: str | None = None, **fmt: object) -> str:
+        """Text in the guest's language (see Texts.t)."""
+        return self.app.t(key, fallback, **fmt)
 
     def column(self, spacing: float | None = None) -> BoxLayout:
         """A vertical layout centred horizontally at content width."""
@@ -128,7 +129,7 @@ class KScreen(Screen):
         for w in self.walk():
             key = getattr(w, "text_key", None)
             if key:
-                w.text = self.t(key)
+                w.text = self.t(key, **getattr(w, "text_fmt", {}))
 
     def update(self, dt: float) -> None:
         """Per-frame changes while shown."""
@@ -418,10 +419,7 @@ class StyleScreen(KScreen):
                 size_hint_y=None,
                 height=card_h,
             )
-            if style.startswith("ai:"):
-                b.text = "AI: " + style[3:].replace("-", " ").title()  # the pack's preset name, as named there
-            else:
-                b.text_key = f"style.{style}"
+            b.text_key, b.text_fmt = Texts.style_key(style)
             grid.add_widget(b)
             self.cards[style] = b
         col.add_widget(grid)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from kiosk.appliance import ConfigKeeper
+from kiosk.appliance import ConfigKeeper, HangupReload, Notifier
 from kiosk.cli import build_parser
 from kiosk.config import load_config
+from kiosk.session.flow import State
 
 BROKEN = {
     "unknown key": ("[ui]\ncountdown_secs = 3\n", "ui.countdown_secs"),
@@ -61,3 +64,48 @@ def test_reload_keeps_the_last_good_config(tmp_path: Path) -> None:
     path.write_text(f'data_dir = "{tmp_path}"\n[ui]\ncountdown_s = 2\n')
     cfg, err = keeper.reload()
     assert err is None and cfg.ui.countdown_s == 2 and keeper.last_error is None
+
+
+class _Clock:
+    """The UI clock's schedule_once, run by hand."""
+
+    def __init__(self) -> None:
+        self.due: list[Any] = []
+
+    def schedule_once(self, fn: Any, _delay: float) -> None:
+        self.due.append(fn)
+
+    def tick(self) -> None:
+        due, self.due = self.due, []
+        for fn in due:
+            fn(1.0)
+
+
+def test_a_changed_config_waits_for_the_guest_then_restarts(tmp_path: Path) -> None:
+    """A valid new file mid-session: nothing happens to the guest; on the attract screen the app stops
+    for the restart, announcing RELOADING=1 instead of STOPPING=1."""
+    path = tmp_path / "kiosk.toml"
+    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\ncountdown_s = 3\n')
+    sent: list[dict[str, Any]] = []
+    notifier = Notifier(None)
+    notifier.notify = lambda **f: sent.append(f) or True  # type: ignore[method-assign]  # reason: record datagrams
+    appliance = SimpleNamespace(watchdog=SimpleNamespace(notifier=notifier), reloading=False)
+    controller = SimpleNamespace(state=State.FRAMING)
+    stops: list[str] = []
+    clock = _Clock()
+    reload = HangupReload(ConfigKeeper(path, load_config(path)), controller, appliance,  # type: ignore[arg-type]
+                          lambda: stops.append("stop"), clock)
+    reload.on_hangup()
+    assert not stops and not reload.pending, "the same file: nothing to apply"
+    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\ncountdown_s = 5\n')
+    reload.on_hangup()
+    assert reload.pending and not stops and sent[-1]["status"].startswith("new config waiting")
+    for _ in range(3):
+        clock.tick()  # the guest is still framing, then reviewing
+    controller.state = State.REVIEW
+    clock.tick()
+    assert not stops
+    controller.state = State.ATTRACT
+    clock.tick()
+    assert stops == ["stop"] and reload.restart and appliance.reloading
+    assert not clock.due, "no more polling after the restart is decided"

@@ -47,10 +47,26 @@ class Texts:
                 merged.update(_read(override))
             self._by_lang[lang] = merged
 
-    def t(self, lang: str, key: str, **fmt: object) -> str:
-        """The text for key in lang (English when missing), formatted with fmt."""
-        text = self._by_lang.get(lang, {}).get(key) or self._by_lang[FALLBACK].get(key) or key
+    def t(self, lang: str, key: str, fallback: str | None = None, **fmt: object) -> str:
+        """The text for key in lang (English when missing; then the fallback key's), formatted with fmt."""
+        text = self._by_lang.get(lang, {}).get(key) or self._by_lang[FALLBACK].get(key)
+        if text is None and fallback is not None:
+            text = self._by_lang.get(lang, {}).get(fallback) or self._by_lang[FALLBACK].get(fallback)
+        text = text or key
         return text.format(**fmt) if fmt else text
+
+    @staticmethod
+    def style_key(style: str) -> tuple[str, dict[str, object]]:
+        """(key, keyword arguments of t()) naming a style card: "style.<name>".
+
+        A model-pack preset ("ai:<preset>") that a language has no words for (bundled: studio, office,
+        outdoor; an operator's file may add "style.ai:<preset>") is shown by the pack's own name in that
+        language's "AI: {name}".
+        """
+        if style.startswith("ai:"):
+            return f"style.{style}", {"fallback": "style.ai",
+                                      "name": style[3:].replace("-", " ").replace("_", " ").title()}
+        return f"style.{style}", {}
 
     def name(self, lang: str) -> str:
         """The language's own name ("Deutsch")."""

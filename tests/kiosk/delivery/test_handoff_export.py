@@ -196,8 +196,11 @@ class SFTPServer:
             t = paramiko.Transport(conn)
             t.add_server_key(self.host_key)
             t.set_subsystem_handler("sftp", paramiko.SFTPServer, _SFTP, root=self.root)
-            t.start_server(server=_Auth(self.client_key))
             self.transports.append(t)
+            try:
+                t.start_server(server=_Auth(self.client_key))
+            except (EOFError, paramiko.SSHException):
+                t.close()  # a client that hung up mid-handshake (e.g. refusing our host key): serve the next
 
     def close(self) -> None:
         self.sock.close()

@@ -92,6 +92,24 @@ def test_bundled_languages_are_complete() -> None:
             assert set(re.findall(r"\{(\w+)\}", data[key])) == set(re.findall(r"\{(\w+)\}", text)), (lang, key)
 
 
+def test_ai_style_cards_speak_the_guests_language(tmp_path: Path) -> None:
+    """The model pack's presets: known ones translated; others by the pack's name in "AI: {name}";
+    an operator's override file can name a preset of their own pack."""
+    (tmp_path / "de.json").write_text('{"style.ai:beach": "KI: Am Strand"}', encoding="utf-8")
+    t = Texts(["en", "de", "zh"], tmp_path)
+
+    def card(lang: str, style: str) -> str:
+        key, kw = t.style_key(style)
+        return t.t(lang, key, **kw)
+
+    assert card("de", "ai:office") == "KI: Büro"
+    assert card("zh", "ai:outdoor") == "AI：户外"
+    assert card("de", "ai:studio-cfg") == "KI: Studio Cfg"
+    assert card("en", "ai:night_city") == "AI: Night City"
+    assert card("de", "ai:beach") == "KI: Am Strand"
+    assert card("de", "studio-grey") == "Studiograu", "backdrops keep their own keys"
+
+
 def test_pin_command_hashes_from_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from kiosk.ui.operator import verify_pin
 
