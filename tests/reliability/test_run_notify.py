@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -41,45 +43,48 @@ def receive_until(sock: socket.socket, wanted: str, timeout_s: float) -> list[st
     return got
 
 
-def test_kiosk_run_notifies_ready_and_pings_the_watchdog(xdisplay: str, isolated_env: Path, tmp_path: Path) -> None:
-    cfg = tmp_path / "kiosk.toml"
-    cfg.write_text(f'data_dir = "{isolated_env}"\n[camera]\nbackend = "virtual"\n[delivery.download]\nport = 0\n')
+@dataclass
+class KioskRun:
+    """`kiosk run` as systemd starts it, with the test holding systemd's notify socket."""
+
+    proc: subprocess.Popen[bytes]
+    systemd: socket.socket
+    stderr: Path
+
+    def receive_until(self, wanted: str, timeout_s: float) -> list[str]:
+        return receive_until(self.systemd, wanted, timeout_s)
+
+    def err(self) -> str:
+        return self.stderr.read_text(errors="replace")
+
+    def why(self) -> str:
+        """For assertion messages: the exit status and stderr's tail (a file: readable at any failure)."""
+        return f"exit {self.proc.poll()}; stderr: " + self.err()[-3000:]
+
+    def stop(self) -> int:
+        """systemd's stop: SIGTERM, a clean exit within 60 s."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("kiosk run did not stop within 60 s of SIGTERM")
+
+
+@contextmanager
+def kiosk_run(cfg: Path, xdisplay: str, tmp_path: Path) -> Iterator[KioskRun]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
         systemd.bind(str(tmp_path / "notify"))
-        env = {
-            **os.environ,
-            "DISPLAY": xdisplay,
-            "NOTIFY_SOCKET": str(tmp_path / "notify"),
-            "WATCHDOG_USEC": "2000000",
-            "KIVY_HOME": str(tmp_path / "kivy"),
-            "KIVY_NO_ARGS": "1",
-        }
+        env = {**os.environ, "DISPLAY": xdisplay, "NOTIFY_SOCKET": str(tmp_path / "notify"),
+               "WATCHDOG_USEC": "2000000", "KIVY_HOME": str(tmp_path / "kivy"), "KIVY_NO_ARGS": "1"}
         env.pop("WATCHDOG_PID", None)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kiosk", "--config", str(cfg), "run", "--windowed", "--size", "540x960"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        stderr = tmp_path / "stderr.log"
+        with stderr.open("wb") as sink:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "kiosk", "--config", str(cfg), "run", "--windowed", "--size", "540x960"],
+                env=env, stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True,
+            )
         try:
-            got = receive_until(systemd, "READY=1", 120)
-            assert got and "READY=1" in got[-1], (got, proc.poll())
-            assert "STATUS=attract" in got[-1]
-            pings = receive_until(systemd, "WATCHDOG=1", 10)
-            assert any(m == "WATCHDOG=1" for m in pings), pings
-            more = receive_until(systemd, "WATCHDOG=1", 10)
-            assert any(m == "WATCHDOG=1" for m in more), "the pings keep coming from the UI clock"
-            assert proc.poll() is None
-            # systemd stops the service with SIGTERM: a clean stop, exit 0, nothing killed mid-write.
-            proc.send_signal(signal.SIGTERM)
-            try:
-                rc = proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                pytest.fail("kiosk run did not stop within 60 s of SIGTERM")
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            assert rc == 0, (rc, err[-2000:])
-            assert "Traceback" not in err, err[-2000:]
+            yield KioskRun(proc, systemd, stderr)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -88,17 +93,30 @@ def test_kiosk_run_notifies_ready_and_pings_the_watchdog(xdisplay: str, isolated
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+BASE = '[camera]\nbackend = "virtual"\n[delivery.download]\nport = 0\n'
+
+
+def test_kiosk_run_notifies_ready_and_pings_the_watchdog(xdisplay: str, isolated_env: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'data_dir = "{isolated_env}"\n{BASE}')
+    with kiosk_run(cfg, xdisplay, tmp_path) as run:
+        got = run.receive_until("READY=1", 120)
+        assert got and "READY=1" in got[-1], (got, run.why())
+        assert "STATUS=attract" in got[-1]
+        pings = run.receive_until("WATCHDOG=1", 10)
+        assert any(m == "WATCHDOG=1" for m in pings), pings
+        more = run.receive_until("WATCHDOG=1", 10)
+        assert any(m == "WATCHDOG=1" for m in more), "the pings keep coming from the UI clock"
+        assert run.proc.poll() is None, run.why()
+        # systemd stops the service with SIGTERM: a clean stop, exit 0, nothing killed mid-write.
+        assert run.stop() == 0, run.why()
+        assert "Traceback" not in run.err(), run.why()
     log_file = isolated_env / "logs" / "kiosk.log"
     assert log_file.exists(), "the rotating log file is written"
     text = log_file.read_text(encoding="utf-8", errors="replace")
     assert "kiosk stopping on SIGTERM" in text, text[-2000:]
-
-
-def _models_linked(data: Path, models_from: Path) -> Path:
-    data.mkdir(parents=True, exist_ok=True)
-    if not (data / "models").exists():
-        (data / "models").symlink_to(models_from.resolve(), target_is_directory=True)
-    return data
 
 
 def test_sighup_refuses_a_bad_config_and_restarts_in_place_with_a_good_one(
@@ -108,58 +126,34 @@ def test_sighup_refuses_a_bad_config_and_restarts_in_place_with_a_good_one(
     file restarts `kiosk run` in place (same PID, RELOADING=1 then READY=1) and the new config is in force
     (here: a new data folder, where the restarted kiosk writes its log)."""
     cfg = tmp_path / "kiosk.toml"
-    base = '[camera]\nbackend = "virtual"\n[delivery.download]\nport = 0\n'
-    cfg.write_text(f'data_dir = "{isolated_env}"\n{base}')
-    second = _models_linked(tmp_path / "data2", isolated_env / "models")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
-        systemd.bind(str(tmp_path / "notify"))
-        env = {**os.environ, "DISPLAY": xdisplay, "NOTIFY_SOCKET": str(tmp_path / "notify"),
-               "WATCHDOG_USEC": "2000000", "KIVY_HOME": str(tmp_path / "kivy"), "KIVY_NO_ARGS": "1"}
-        env.pop("WATCHDOG_PID", None)
-        stderr = tmp_path / "stderr.log"  # a file, not a pipe: readable for the message at any failure
-        with stderr.open("wb") as sink:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "kiosk", "--config", str(cfg), "run", "--windowed", "--size", "540x960"],
-                env=env, stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True,
-            )
-
-        def why() -> str:
-            return f"exit {proc.poll()}; stderr: " + stderr.read_text(errors="replace")[-3000:]
-
-        try:
-            got = receive_until(systemd, "READY=1", 120)
-            assert got and "READY=1" in got[-1], (got, why())
-            # A typo: refused, named, and the kiosk keeps running on the config it has.
-            cfg.write_text(f'data_dir = "{isolated_env}"\n{base}[ui]\nlanguagez = ["en"]\n')
-            proc.send_signal(signal.SIGHUP)
-            got = receive_until(systemd, "config reload refused", 30)
-            assert got and "languagez" in got[-1], (got, why())
-            assert any(m == "WATCHDOG=1" for m in receive_until(systemd, "WATCHDOG=1", 10)), why()
-            assert proc.poll() is None, why()
-            # A valid change: restart in place once on the attract screen (it is idle now).
-            cfg.write_text(f'data_dir = "{second}"\n{base}')
-            proc.send_signal(signal.SIGHUP)
-            got = receive_until(systemd, "RELOADING=1", 60)
-            assert got and "RELOADING=1" in got[-1], (got, why())
-            assert not any("STOPPING=1" in m for m in got), got
-            got = receive_until(systemd, "READY=1", 120)
-            assert got and "READY=1" in got[-1], (got, why())
-            assert proc.poll() is None, "the same process (PID) runs on"
-            proc.send_signal(signal.SIGTERM)
-            rc = proc.wait(timeout=60)
-            err = stderr.read_text(errors="replace")
-            assert rc == 0, why()
-            assert "Traceback" not in err, err[-2000:]
-            # the restarted process logs to the same stderr (the journal), not to native.log
-            assert err.count("kiosk ready") == 2 and "kiosk stopping on SIGTERM" in err, err[-3000:]
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+    cfg.write_text(f'data_dir = "{isolated_env}"\n{BASE}')
+    second = tmp_path / "data2"
+    second.mkdir()
+    (second / "models").symlink_to((isolated_env / "models").resolve(), target_is_directory=True)
+    with kiosk_run(cfg, xdisplay, tmp_path) as run:
+        got = run.receive_until("READY=1", 120)
+        assert got and "READY=1" in got[-1], (got, run.why())
+        # A typo: refused, named, and the kiosk keeps running on the config it has.
+        cfg.write_text(f'data_dir = "{isolated_env}"\n{BASE}[ui]\nlanguagez = ["en"]\n')
+        run.proc.send_signal(signal.SIGHUP)
+        got = run.receive_until("config reload refused", 30)
+        assert got and "languagez" in got[-1], (got, run.why())
+        assert any(m == "WATCHDOG=1" for m in run.receive_until("WATCHDOG=1", 10)), run.why()
+        assert run.proc.poll() is None, run.why()
+        # A valid change: restart in place once on the attract screen (it is idle now).
+        cfg.write_text(f'data_dir = "{second}"\n{BASE}')
+        run.proc.send_signal(signal.SIGHUP)
+        got = run.receive_until("RELOADING=1", 60)
+        assert got and "RELOADING=1" in got[-1], (got, run.why())
+        assert not any("STOPPING=1" in m for m in got), got
+        got = run.receive_until("READY=1", 120)
+        assert got and "READY=1" in got[-1], (got, run.why())
+        assert run.proc.poll() is None, "the same process (PID) runs on"
+        assert run.stop() == 0, run.why()
+        err = run.err()
+        assert "Traceback" not in err, run.why()
+        # the restarted process logs to the same stderr (the journal), not to native.log
+        assert err.count("kiosk ready") == 2 and "kiosk stopping on SIGTERM" in err, run.why()
     first_log = (isolated_env / "logs" / "kiosk.log").read_text(encoding="utf-8", errors="replace")
     assert "config reload refused" in first_log and "restarting the kiosk in place" in first_log, first_log[-2000:]
     second_log = (second / "logs" / "kiosk.log").read_text(encoding="utf-8", errors="replace")
