@@ -26,17 +26,17 @@ def hang_on_job(conn: Any, pack_dir: str, runtime: dict, cancel: Any) -> None:
 
 
 def slow_but_alive(conn: Any, pack_dir: str, runtime: dict, cancel: Any) -> None:
-    """Reports progress every 0.25 s for 2.5 s: longer than the hang timeout, but never silent that long."""
+    """Reports progress every 0.2 s for 4 s: twice the tests' hang timeout, but never silent a tenth as long."""
     conn.send(READY)
     while True:
         msg = conn.recv()
         if msg[0] == "stop":
             return
         _, job_id, payload = msg
-        for i in range(10):
-            time.sleep(0.25)
-            conn.send(("progress", job_id, i + 1, 10))
-        conn.send(("result", job_id, payload["image"], {"unet": 1.0}, 10))
+        for i in range(20):
+            time.sleep(0.2)
+            conn.send(("progress", job_id, i + 1, 20))
+        conn.send(("result", job_id, payload["image"], {"unet": 1.0}, 20))
 
 
 def fail_at_start(conn: Any, pack_dir: str, runtime: dict, cancel: Any) -> None:

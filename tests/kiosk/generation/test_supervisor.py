@@ -98,13 +98,13 @@ def test_hung_worker_is_killed_and_replaced() -> None:
 
 
 def test_progress_keeps_a_slow_job_alive() -> None:
-    with SupervisedGenerator(PACK, _cfg(hang_timeout_s=1.5), target=fake_workers.slow_but_alive) as gen:
+    with SupervisedGenerator(PACK, _cfg(hang_timeout_s=2.0), target=fake_workers.slow_but_alive) as gen:
         out = gen.generate(_image(), "studio", seed=1)
-        assert out.steps_run == 10 and gen.restart_count == 0
+        assert out.steps_run == 20 and gen.restart_count == 0
 
 
 def test_job_timeout() -> None:
-    cfg = _cfg(hang_timeout_s=5.0, job_timeout_s=1.0)  # the fake job takes 2.5 s
+    cfg = _cfg(hang_timeout_s=5.0, job_timeout_s=1.0)  # the fake job takes 4 s
     with (
         SupervisedGenerator(PACK, cfg, target=fake_workers.slow_but_alive) as gen,
         pytest.raises(GenerationFailed, match="longer than 1 s"),
