@@ -27,6 +27,7 @@ import gc
 import http.client
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -371,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = ap.parse_args(argv)
     os.environ.setdefault("KIVY_NO_ARGS", "1")
+    # `kill` (SIGTERM) unwinds like Ctrl-C: the private cupsd is stopped and the temporary folders removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
     t0 = time.monotonic()
 

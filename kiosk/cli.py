@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,8 +74,18 @@ def _logs_dir(config_path: str | None) -> Path:
 
 
 def run() -> int:
-    """The `kiosk` console script and `python -m kiosk`: :func:`main` owning the process's stderr."""
+    """The `kiosk` console script and `python -m kiosk`: :func:`main` owning the process's stderr and signals.
+
+    SIGTERM (`kill`, a supervisor's stop) unwinds like Ctrl-C, exit 143: every `with` block closes, so a
+    private cupsd, the download server, the bridge link and temporary folders are cleaned up rather than
+    orphaned. `kiosk run` replaces this with its own handler, which stops the app from the UI thread.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
     return main(own_process=True)
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:

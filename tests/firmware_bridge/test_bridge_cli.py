@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,18 @@ def test_monitor_in_another_process_sees_a_button(sim_url: str, tmp_path: Path) 
     presses = [line for line in lines if line.get("event") == "ButtonPressed"]
     assert len(presses) == 1 and presses[0]["button"] == "PRINT" and presses[0]["synthetic"] is False
     assert any("levels" in line and line["safe"] for line in lines)
+
+
+def test_sigterm_unwinds_the_command_cleanly(sim_url: str, tmp_path: Path) -> None:
+    """`kill` on a running command closes what it opened (here the serial link) and exits 143, no traceback;
+    without the CLI's handler the process would die at once with the signal (returncode -15)."""
+    link = tmp_path / "ttyKIOSK"
+    sim.start(f"{sim_url}?link={link}")
+    cmd = [sys.executable, "-m", "kiosk", "bridge", "monitor", "--port", str(link), "--interval", "0.5"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) as proc:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["link"] == "ready"
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err, err
