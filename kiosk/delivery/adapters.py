@@ -17,7 +17,6 @@ Call :func:`close_ports` at shutdown: it stops the server and closes a store tha
 
 from __future__ import annotations
 
-import collections
 import logging
 from pathlib import Path
 from typing import Any
@@ -83,8 +82,6 @@ class SessionPrinter(PrinterPort):
     def __init__(self, service: PrintService, layout: str | None = None) -> None:
         """Wrap the service; no session yet."""
         super().__init__(service, layout)
-        # The last outcomes only: a kiosk prints for days, and an ever-growing list is a leak.
-        self.outcomes = collections.deque(maxlen=200)  # type: ignore[assignment]  # reason: list-like, bounded
         self._session_key: Path | None = None
 
     def print_file(self, path: Path, copies: int = 1) -> str:

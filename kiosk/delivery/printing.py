@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -477,7 +478,8 @@ class PrinterPort:
         self.service = service
         self.layout = get_layout(layout or service.config.default_layout)
         self.allowance = CopyAllowance(service.config.copies_per_session)
-        self.outcomes: list[JobOutcome | BaseException] = []
+        # The last outcomes only (tests, the operator): a kiosk prints for days; a growing list would leak.
+        self.outcomes: collections.deque[JobOutcome | BaseException] = collections.deque(maxlen=200)
         self._workers: list[threading.Thread] = []
 
     def new_session(self) -> None:
