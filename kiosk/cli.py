@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import logging
 import signal
@@ -103,6 +104,9 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
         from kiosk.nativelog import divert_native_stderr
 
         divert_native_stderr(_logs_dir(args.config))
+    if own_process:
+        # `kill -USR1 <pid>`: every thread's Python stack to stderr (the journal), for a kiosk that seems stuck.
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

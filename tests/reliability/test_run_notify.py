@@ -67,7 +67,9 @@ class KioskRun:
         try:
             return self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            pytest.fail("kiosk run did not stop within 60 s of SIGTERM")
+            self.proc.send_signal(signal.SIGUSR1)  # the kiosk dumps every thread's stack to stderr
+            time.sleep(1.0)
+            pytest.fail("kiosk run did not stop within 60 s of SIGTERM; " + self.why())
 
 
 @contextmanager
