@@ -93,7 +93,10 @@ class Notifier:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
                 sock.connect(target)
-                sock.sendall(payload)
+                # Never wait: this runs on the UI thread, and a unix datagram queue holds only
+                # net.unix.max_dgram_qlen (10) messages. Should systemd not drain it, a ping is dropped
+                # (the next goes a second later) instead of the kiosk's screen freezing.
+                sock.send(payload, socket.MSG_DONTWAIT)
         except OSError as err:
             # systemd gone or the socket not ours: nothing to tell, and never a reason to stop the kiosk.
             self.errors += 1

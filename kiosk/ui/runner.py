@@ -79,46 +79,59 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 @contextmanager
 def stop_on_signals(
     stop: Callable[[], None],
-    schedule: Callable[[Callable[[], None]], None],
+    every: Callable[[Callable[[float], None]], Any],
     hangup: Callable[[], None] | None = None,
-) -> Iterator[None]:
+) -> Iterator[Callable[[float], None]]:
     """While inside: SIGTERM / SIGINT stop the app cleanly (exit 0) instead of killing it mid-write.
 
-    The handler only schedules `stop` on the UI clock: the app's on_stop then puts the lights in their safe
-    state, stops the camera, the framing and processing workers (and the generation worker process), closes
-    delivery and the journal. The previous handlers are restored on exit.
+    A Python signal handler runs between two bytecodes of the main thread, which may be inside a logging
+    handler's or Kivy's Clock lock at that moment: logging or scheduling from the handler can deadlock
+    (seen: SIGTERM during the "kiosk ready" log line froze the kiosk). So the handlers only note the
+    signal, and `act`, which the UI clock calls a few times a second, does the work on the UI thread: it
+    logs and calls `stop` (the app's on_stop then puts the lights in their safe state, stops the camera, the
+    framing and processing workers and the generation worker process, closes delivery and the journal) or
+    `hangup` (the config reload). The previous handlers are restored on exit.
 
     Args:
         stop: what stops the app (KioskApp.stop).
-        schedule: runs a callable on the UI thread soon (Kivy's Clock.schedule_once).
-        hangup: when given, SIGHUP schedules it (the config reload); otherwise SIGHUP is left as it was.
+        every: registers `act` to run on the UI thread repeatedly (a Clock.schedule_interval of ~0.1 s);
+            the context holds `act` strongly (Kivy's Clock keeps only a weak reference).
+        hangup: when given, SIGHUP runs it (the config reload); otherwise SIGHUP is left as it was.
+
+    Yields:
+        `act`, for loops that call it themselves.
     """
-    requested: list[int] = []
+    noted: list[int] = []  # list.append is atomic: the only thing a handler does
+    handled = {"stop": False, "hups": 0}
 
     def handler(signum: int, _frame: Any) -> None:
-        if requested:
-            return  # already stopping; a second Ctrl-C must not interrupt the clean shutdown
-        requested.append(signum)
-        log.info("kiosk stopping on %s", signal.Signals(signum).name)
-        schedule(stop)
+        noted.append(signum)
+
+    def act(_dt: float = 0.0) -> None:
+        stops = [s for s in noted if s != signal.SIGHUP]
+        if stops and not handled["stop"]:
+            handled["stop"] = True
+            log.info("kiosk stopping on %s", signal.Signals(stops[0]).name)
+            stop()
+            return
+        hups = noted.count(signal.SIGHUP)
+        if hangup is not None and hups > handled["hups"] and not handled["stop"]:
+            handled["hups"] = hups
+            log.info("SIGHUP: checking the config file again")
+            hangup()
 
     previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     if hangup is not None:
-        reload_cb = hangup
-
-        def on_hup(_signum: int, _frame: Any) -> None:
-            if not requested:
-                log.info("SIGHUP: checking the config file again")
-                schedule(reload_cb)
-
-        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, handler)
+    every(act)
     try:
-        yield
+        yield act
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-        if requested:
-            log.info("kiosk stopped cleanly (%s)", signal.Signals(requested[0]).name)
+        if handled["stop"]:
+            first = next(s for s in noted if s != signal.SIGHUP)
+            log.info("kiosk stopped cleanly (%s)", signal.Signals(first).name)
 
 
 def run_app(
@@ -161,6 +174,6 @@ def run_app(
         reloader = HangupReload(ConfigKeeper(config_path, cfg), controller, appliance, app.stop, Clock)
         app.reloader = reloader  # Kivy's Clock holds its poll weakly
     hangup = reloader.on_hangup if reloader is not None else None
-    with stop_on_signals(app.stop, lambda fn: Clock.schedule_once(lambda _dt: fn(), 0), hangup):
+    with stop_on_signals(app.stop, lambda act: Clock.schedule_interval(act, 0.1), hangup):
         app.run()
     return EXIT_RESTART if reloader is not None and reloader.restart else 0

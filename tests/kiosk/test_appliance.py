@@ -62,6 +62,17 @@ def test_ready_status_and_stopping_reach_the_socket(systemd_socket: socket.socke
     ]
 
 
+def test_a_full_queue_drops_the_message_instead_of_blocking_the_ui(systemd_socket: socket.socket) -> None:
+    """A unix datagram queue holds net.unix.max_dgram_qlen (often 10) messages: when systemd does not drain
+    it, notify() returns False at once (a blocking send would freeze the UI thread that pings)."""
+    n = Notifier.from_env({"NOTIFY_SOCKET": systemd_socket.getsockname()})
+    results = [n.watchdog() for _ in range(2000)]  # far beyond any queue length or buffer
+    assert results[0] is True and results[-1] is False
+    assert n.errors == results.count(False) > 0
+    assert len(received(systemd_socket)) == n.sent
+    assert n.watchdog(), "sends again once the queue is drained"
+
+
 def test_abstract_socket_address() -> None:
     name = f"hk-notify-{os.getpid()}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:

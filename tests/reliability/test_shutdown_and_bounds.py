@@ -7,6 +7,7 @@ for logs and tests (flow history, light requests, session listeners) stays bound
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -31,20 +32,49 @@ PACK = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_pack"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_stop_signals_schedule_one_clean_stop_and_restore_the_handlers(sig: signal.Signals) -> None:
-    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+def test_stop_signals_give_one_clean_stop_from_the_ui_clock_and_restore_the_handlers(
+    sig: signal.Signals, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     stops: list[str] = []
-    scheduled: list[Any] = []
-    with stop_on_signals(lambda: stops.append("stop"), scheduled.append):
+    hups: list[str] = []
+    registered: list[Any] = []
+    caplog.set_level(logging.INFO, logger="kiosk.ui.runner")
+    with stop_on_signals(lambda: stops.append("stop"), registered.append, lambda: hups.append("hup")) as act:
+        assert registered == [act], "act is handed to the UI clock"
+        os.kill(os.getpid(), signal.SIGHUP)
         os.kill(os.getpid(), sig)
         os.kill(os.getpid(), sig)  # a second signal while stopping is ignored, not a crash
-        deadline = time.monotonic() + 5
-        while not scheduled and time.monotonic() < deadline:
-            time.sleep(0.01)  # the handler runs between bytecodes of the main thread
-        assert len(scheduled) == 1, "the stop is scheduled on the UI clock once"
-        scheduled[0]()
-    assert stops == ["stop"]
+        for _ in range(100):
+            time.sleep(0.001)  # the handlers run between bytecodes of the main thread
+        # The handlers only noted the signals: no log line, no stop, no reload from inside a handler
+        # (the main thread may hold a logging or Clock lock there; doing work in it can deadlock).
+        assert stops == [] and hups == [] and caplog.records == []
+        act(0.1)
+        act(0.1)
+        assert stops == ["stop"], "one stop, from the UI clock"
+        assert hups == [], "no config reload once stopping"
+        assert [r.getMessage() for r in caplog.records] == [f"kiosk stopping on {sig.name}"]
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_each_sighup_reloads_once_from_the_ui_clock() -> None:
+    hups: list[str] = []
+    with stop_on_signals(lambda: None, lambda _act: None, lambda: hups.append("hup")) as act:
+        act(0.1)
+        assert hups == []
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(100):
+            time.sleep(0.001)
+        assert hups == []
+        act(0.1)
+        act(0.1)
+        assert hups == ["hup"]
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(100):
+            time.sleep(0.001)
+        act(0.1)
+        assert hups == ["hup", "hup"]
 
 
 def test_controller_stop_leaves_nothing_running_and_the_lights_safe(tmp_path: Path) -> None:
