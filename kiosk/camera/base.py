@@ -181,12 +181,16 @@ class CameraThread:
             with self._lock:
                 self._seq += 1
                 self._frame = Frame(img, self._seq, self.clock())
-            self.frames_read += 1
             failures = 0
-            if not self.connected:
-                log.info("camera connected")
-            self.connected = True
+            # connected before frames_read, and the log line last: the UI thread reads `connected`, then
+            # `frames_read`, without a lock, and a camera that has delivered frames but is "not connected"
+            # is a lost camera. Logging first (slow under disk load) made a fresh start look like a loss.
+            was_connected = self.connected
             self.last_error = None
+            self.connected = True
+            self.frames_read += 1
+            if not was_connected:
+                log.info("camera connected")
 
     def wait_frame(self, after_seq: int = 0, timeout_s: float = 5.0) -> Frame | None:
         """Poll for a frame newer than after_seq until timeout_s passes (for commands and tests)."""

@@ -106,7 +106,7 @@ def test_kiosk_run_notifies_ready_and_pings_the_watchdog(xdisplay: str, isolated
     with kiosk_run(cfg, xdisplay, tmp_path) as run:
         got = run.receive_until("READY=1", 120)
         assert got and "READY=1" in got[-1], (got, run.why())
-        assert "STATUS=attract" in got[-1]
+        assert "STATUS=attract" in got[-1], (got, run.why())
         pings = run.receive_until("WATCHDOG=1", 10)
         assert any(m == "WATCHDOG=1" for m in pings), pings
         more = run.receive_until("WATCHDOG=1", 10)

@@ -3,6 +3,7 @@ the OpenCV backend's absent-device path, the gphoto2 stream splitter, and the ty
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -34,6 +35,33 @@ def _wait(cond, timeout_s: float = 5.0) -> bool:
             return True
         time.sleep(0.01)  # polling a condition with a deadline, not waiting for time to pass
     return False
+
+
+def test_a_camera_is_connected_before_it_counts_frames() -> None:
+    """The UI thread reads `connected`, then `frames_read`, without a lock; frames delivered by a camera that
+    is "not connected" mean a lost camera. The "camera connected" log line (slow under disk load) must come
+    after the state is consistent, or a fresh start shows the guest "One moment please" (seen under load)."""
+    seen: list[tuple[bool, int]] = []
+    th = CameraThread(VirtualCamera(VirtualCameraConfig(width=160, height=120)), reconnect_s=0.05)
+
+    class AtLogTime(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "camera connected":
+                seen.append((th.connected, th.frames_read))
+
+    handler = AtLogTime()
+    logger = logging.getLogger("kiosk.camera.base")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    th.start()
+    try:
+        assert _wait(lambda: bool(seen)), "the camera connected"
+    finally:
+        th.stop()
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    assert seen[0] == (True, 1), "while the line is written, the camera is connected with its first frame"
 
 
 def test_registry_has_all_backends() -> None:
