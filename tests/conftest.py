@@ -125,3 +125,17 @@ def xvfb_display(first: int, screen: str = "1920x1920x24") -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+class OffsetClock:
+    """time.monotonic() plus an offset a test advances (failsafe recovery, idle time-outs)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, s: float) -> None:
+        """Jump forward s seconds."""
+        self.offset += s

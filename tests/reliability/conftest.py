@@ -11,24 +11,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kiosk" / "delivery"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cups_harness import CupsServer, unavailable_reason  # reason: the printing tests' harness
+from cups_harness import CupsServer, running_cups  # reason: the printing tests' harness
 
 
 @pytest.fixture(scope="session")
 def cups() -> Iterator[CupsServer]:
     """A private cupsd with a cups-pdf queue 'rel' and a fault queue 'relpaper' (out of paper on any job)."""
-    why = unavailable_reason()
-    if why:
-        pytest.skip(why)
-    server = CupsServer()
-    server.start()
-    try:
-        server.add_pdf_queue("rel")
-        server.add_pdf_queue("relsoak")
-        server.add_fault_queue("relpaper", "media-empty-error")
+    with running_cups(["rel", "relsoak"], {"relpaper": "media-empty-error"}) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -47,9 +37,8 @@ def installed_models() -> Path:
 @pytest.fixture
 def make_kiosk(tmp_path: Path, installed_models: Path) -> Iterator[Callable[..., tuple[Any, Any]]]:
     """Build headless kiosks (bench.soak.build_kiosk) with an offset clock; all are closed afterwards."""
-    from kiosk_driver import OffsetClock
-
     from bench.soak import build_kiosk
+    from tests.conftest import OffsetClock
 
     built: list[Any] = []
 

@@ -11,21 +11,6 @@ from typing import Any
 
 from kiosk.session.flow import State
 
-
-class OffsetClock:
-    """time.monotonic() plus an offset a test advances (failsafe recovery, idle time-outs)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
-
-    def advance(self, s: float) -> None:
-        """Jump forward s seconds."""
-        self.offset += s
-
-
 GUEST_TAPS: dict[State, tuple[str, str]] = {
     State.LANGUAGE: ("language", "en"),
     State.CONSENT: ("agree", ""),

@@ -31,6 +31,11 @@ from kiosk.ui.wiring import build_controller
 PACK = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_pack"
 
 
+def _let_handlers_run() -> None:
+    for _ in range(100):
+        time.sleep(0.001)  # Python runs signal handlers between bytecodes of the main thread
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_stop_signals_give_one_clean_stop_from_the_ui_clock_and_restore_the_handlers(
     sig: signal.Signals, caplog: pytest.LogCaptureFixture
@@ -45,8 +50,7 @@ def test_stop_signals_give_one_clean_stop_from_the_ui_clock_and_restore_the_hand
         os.kill(os.getpid(), signal.SIGHUP)
         os.kill(os.getpid(), sig)
         os.kill(os.getpid(), sig)  # a second signal while stopping is ignored, not a crash
-        for _ in range(100):
-            time.sleep(0.001)  # the handlers run between bytecodes of the main thread
+        _let_handlers_run()
         # The handlers only noted the signals: no log line, no stop, no reload from inside a handler
         # (the main thread may hold a logging or Clock lock there; doing work in it can deadlock).
         assert stops == [] and hups == [] and caplog.records == []
@@ -64,15 +68,13 @@ def test_each_sighup_reloads_once_from_the_ui_clock() -> None:
         act(0.1)
         assert hups == []
         os.kill(os.getpid(), signal.SIGHUP)
-        for _ in range(100):
-            time.sleep(0.001)
+        _let_handlers_run()
         assert hups == []
         act(0.1)
         act(0.1)
         assert hups == ["hup"]
         os.kill(os.getpid(), signal.SIGHUP)
-        for _ in range(100):
-            time.sleep(0.001)
+        _let_handlers_run()
         act(0.1)
         assert hups == ["hup", "hup"]
 

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import xvfb_display
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "delivery"))
-from cups_harness import CupsServer, unavailable_reason  # reason: test helper of the printing tests
+from cups_harness import CupsServer, running_cups  # reason: test helper of the printing tests
 
 from kiosk.cli import main  # reason: after the helper path is set
 from kiosk.commands.doctor import FAIL, OK, WARN, check_clock  # reason: as above
@@ -34,16 +34,8 @@ def xdisplay() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def cups() -> Iterator[CupsServer]:
-    why = unavailable_reason()
-    if why:
-        pytest.skip(why)
-    server = CupsServer()
-    server.start()
-    try:
-        server.add_pdf_queue("doc")
+    with running_cups(["doc"]) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

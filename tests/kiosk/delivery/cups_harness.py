@@ -10,10 +10,15 @@ cupsd, its config, spool, socket and the cups-pdf queues come from the productio
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+
+import pytest
+
 from kiosk.delivery.cups_local import CUPS_BIN, PPD, TOOLS, LocalCups
 from kiosk.delivery.cups_local import unavailable_reason as _cups_unavailable
 
-__all__ = ["CUPS_BIN", "FAULT_BACKEND", "PPD", "CupsServer", "unavailable_reason"]
+__all__ = ["CUPS_BIN", "FAULT_BACKEND", "PPD", "CupsServer", "running_cups", "unavailable_reason"]
 
 FAULT_BACKEND = """#!/bin/sh
 # Test printer for the kiosk's tests: reports the fault named by its device URI, then holds the job.
@@ -47,3 +52,22 @@ class CupsServer(LocalCups):
         queue = f"{self.tag}{name}"
         self.lp("lpadmin", "-p", queue, "-E", "-v", f"hkfault:/{reason}", "-P", str(PPD))
         return queue
+
+
+@contextmanager
+def running_cups(pdf_queues: Iterable[str], faults: Mapping[str, str] | None = None) -> Iterator[CupsServer]:
+    """A started CupsServer with these cups-pdf queues and fault queues (name -> printer-state-reason),
+    stopped on exit; skips the test with the reason where CUPS cannot run here. For fixtures."""
+    why = unavailable_reason()
+    if why:
+        pytest.skip(why)
+    server = CupsServer()
+    server.start()
+    try:
+        for name in pdf_queues:
+            server.add_pdf_queue(name)
+        for name, reason in (faults or {}).items():
+            server.add_fault_queue(name, reason)
+        yield server
+    finally:
+        server.stop()

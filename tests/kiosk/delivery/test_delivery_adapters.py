@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cups_harness import CupsServer, unavailable_reason  # reason: test helper beside this file
+from cups_harness import CupsServer, running_cups  # reason: test helper beside this file
 
 from kiosk.config import parse_config  # reason: after the helper path is set
 from kiosk.delivery.adapters import (  # reason: as above
@@ -119,16 +119,8 @@ def test_the_ui_factory_uses_these_ports(tmp_path: Path, no_cups: None) -> None:
 
 @pytest.fixture(scope="module")
 def cups_server() -> Iterator[CupsServer]:
-    why = unavailable_reason()
-    if why:
-        pytest.skip(why)
-    server = CupsServer()
-    server.start()
-    try:
-        server.add_pdf_queue("adapt")
+    with running_cups(["adapt"]) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_configured_printer_prints_and_renews_the_allowance_per_session(

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cups_harness import CupsServer, unavailable_reason  # reason: test helper beside this file
+from cups_harness import CupsServer, running_cups  # reason: test helper beside this file
 from test_printing_layouts import check_page, quadrant_headshot  # reason: shared checks
 
 from kiosk.cli import main  # reason: after the helper path is set
@@ -49,20 +49,8 @@ FAULTS = {
 
 @pytest.fixture(scope="module")
 def cups_server() -> Iterator[CupsServer]:
-    why = unavailable_reason()
-    if why:
-        pytest.skip(why)
-    server = CupsServer()
-    server.start()
-    try:
-        server.add_pdf_queue("pdf")
-        server.add_pdf_queue("spare")
-        server.add_pdf_queue("watch")
-        for name, (reason, _) in FAULTS.items():
-            server.add_fault_queue(name, reason)
+    with running_cups(["pdf", "spare", "watch"], {name: reason for name, (reason, _) in FAULTS.items()}) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

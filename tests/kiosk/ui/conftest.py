@@ -18,23 +18,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import xvfb_display
+from tests.conftest import OffsetClock, xvfb_display
 
 REPO = Path(__file__).resolve().parents[3]
 SHOTS = REPO / "artifacts" / "screenshots"
-
-
-class OffsetClock:
-    """time.monotonic() plus an offset the tests advance to trigger time-outs at once."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
-
-    def advance(self, s: float) -> None:
-        self.offset += s
 
 
 class GatedProcessor:

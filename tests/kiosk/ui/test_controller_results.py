@@ -181,11 +181,9 @@ class Recording:
         return self.real.process(bgr, style, formats, out_dir, record)
 
 
-def _generative_session(tmp_path: Path, pack: Path, style: str) -> tuple[Any, Any, Recording]:
-    from kiosk.ui.wiring import studio_processor
-
-    cfg = _config(tmp_path, generation=_generation(pack))
-    processor = Recording(studio_processor(cfg))
+def _session_with(cfg: Any, processor: Any, style: str, out: Path) -> tuple[Any, list[str | None], Any, Any]:
+    """One whole guest session on `processor` once its generation worker is up: (run, delivery notices,
+    device status, the stopped controller)."""
     c = build_controller(
         cfg,
         camera=VirtualCamera(VirtualCameraConfig(width=640, height=480)),
@@ -201,10 +199,19 @@ def _generative_session(tmp_path: Path, pack: Path, style: str) -> tuple[Any, An
         deadline = time.monotonic() + 60
         while processor.generation_state == "starting" and time.monotonic() < deadline:
             time.sleep(0.05)  # the worker warms up on its own thread (a job meanwhile gets the studio result)
-        run = run_session(c, tmp_path / "out", style=style, timeout_s=120.0)
+        run = run_session(c, out, style=style, timeout_s=120.0)
         status = c.device_status()
     finally:
         c.stop()
+    return run, notices, status, c
+
+
+def _generative_session(tmp_path: Path, pack: Path, style: str) -> tuple[Any, Any, Recording]:
+    from kiosk.ui.wiring import studio_processor
+
+    cfg = _config(tmp_path, generation=_generation(pack))
+    processor = Recording(studio_processor(cfg))
+    run, notices, status, c = _session_with(cfg, processor, style, tmp_path / "out")
     return (run, notices, status), c, processor
 
 
@@ -246,25 +253,9 @@ def test_hung_generation_worker_delivers_the_studio_result(tmp_path: Path) -> No
     processor = StudioProcessor(
         cfg.models_dir, cfg.pipeline, generation=gen_cfg, generator=generator, ai_styles=["studio"]
     )
-    c = build_controller(
-        cfg,
-        camera=VirtualCamera(VirtualCameraConfig(width=640, height=480)),
-        lights=NoopLights(),
-        downloads=OfflineDownloads(),
-        printer=NoPrinter(),
-        processor=processor,
-    )
-    notices: list[str | None] = []
-    c.flow.listen(lambda _o, new, _r: notices.append(c.notice) if new.value == "delivery" else None)
-    c.start()
-    try:
-        deadline = time.monotonic() + 60
-        while processor.generation_state == "starting" and time.monotonic() < deadline:
-            time.sleep(0.05)  # the fake worker reports ready at once; the hang comes with the job
-        run = run_session(c, tmp_path / "out", style="ai:studio", timeout_s=120.0)
-        status = c.device_status()["generation"]
-    finally:
-        c.stop()
+    # the fake worker reports ready at once; the hang comes with the job
+    run, notices, device, _c = _session_with(cfg, processor, "ai:studio", tmp_path / "out")
+    status = device["generation"]
     assert [p.name for p in run.files] == ["portrait-studio-grey.jpg"]
     assert inspect(run.files[0]).xmp_source_type == "algorithmicallyEnhanced"
     assert notices and notices[0] is not None and "hung" in notices[0], notices
