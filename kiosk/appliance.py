@@ -250,11 +250,12 @@ class ConfigKeeper:
 
     def reload(self) -> tuple[Any, str | None]:
         """(config to run with, error or None): the new config when valid, else the current one."""
-        from kiosk.config import load_config
+        from kiosk.config import load_config, require_operator_pin
         from kiosk.errors import ConfigError
 
         try:
             fresh = load_config(self.path)
+            require_operator_pin(fresh)  # `kiosk run` would refuse it at the restart in place
         except ConfigError as err:
             self.last_error = str(err)
             log.error("config reload refused, keeping the running config: %s", err)  # noqa: TRY400  # reason: a bad file, not a bug: no traceback

@@ -7,18 +7,21 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from calibration.config import CalibrationConfig
 from kiosk.camera.config import CameraConfig, OpenCVCameraConfig
+from kiosk.config_base import ConfigSection
 from kiosk.delivery.config import DeliveryConfig
 from kiosk.errors import ConfigError
 from kiosk.generation.config import GenerationConfig
 from kiosk.session.retention import RetentionConfig
-from kiosk.ui.config import LightsConfig, UIConfig
+from kiosk.ui.config import LightsConfig, UIConfig, pin_problem
 
 CONFIG_ENV = "KIOSK_CONFIG"
 DATA_ENV = "KIOSK_DATA_DIR"
+MAX_CONFIG_BYTES = 1 << 20  # a kiosk.toml is a few KiB; a larger file is not one
+MAX_NESTING = 16  # tables and arrays deep; ours go 3 deep
 
 
 def default_data_dir() -> Path:
@@ -29,13 +32,7 @@ def default_data_dir() -> Path:
     return Path(base) / "headshot-kiosk"
 
 
-class Strict(BaseModel):
-    """Base of every config section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PipelineConfig(Strict):
+class PipelineConfig(ConfigSection):
     """The studio pipeline's defaults."""
 
     default_style: str = Field("studio-grey", description="Background style used when none is chosen.")
@@ -57,7 +54,7 @@ class PipelineConfig(Strict):
     )
 
 
-class KioskConfig(Strict):
+class KioskConfig(ConfigSection):
     """The whole kiosk configuration (kiosk.toml)."""
 
     data_dir: Path = Field(
@@ -97,11 +94,25 @@ def _format_error(err: ValidationError, source: str) -> str:
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
         return f"{source}: unknown key '{key}' (check the spelling against `kiosk config sample`)"
-    return f"{source}: {key}: {first['msg']}"
+    msg = str(first["msg"]).removeprefix("Value error, ").replace("\n", " ")
+    return f"{source}: {key}: {msg}"
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep tables and arrays nest in a parsed TOML value (stops counting past limit)."""
+    if limit < 0:
+        return 1
+    if isinstance(value, dict):
+        return 1 + max((_depth(v, limit - 1) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v, limit - 1) for v in value), default=0)
+    return 0
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> KioskConfig:
     """Validate a parsed TOML mapping; raise ConfigError naming the first bad key."""
+    if _depth(data, MAX_NESTING) > MAX_NESTING:
+        raise ConfigError(f"{source}: tables or arrays nest more than {MAX_NESTING} deep; no key of kiosk.toml does")
     try:
         return KioskConfig.model_validate(data)
     except ValidationError as err:
@@ -117,9 +128,20 @@ def load_config(path: str | os.PathLike[str] | None = None) -> KioskConfig:
             raise ConfigError(f"config file {candidate} does not exist (create one with `kiosk config sample`)")
         return KioskConfig()
     try:
+        if candidate.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{candidate}: {candidate.stat().st_size} bytes is not a kiosk.toml (limit 1 MiB)")
         data = tomllib.loads(candidate.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{candidate}: cannot read config: {err}") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{candidate}: not valid TOML: {err}") from err
+    except RecursionError as err:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{candidate}: tables or arrays nest too deep; no key of kiosk.toml does") from err
     return parse_config(data, str(candidate))
+
+
+def require_operator_pin(cfg: KioskConfig) -> None:
+    """Raise ConfigError (saying to run `kiosk config pin`) unless a real operator PIN is set."""
+    problem = pin_problem(cfg.ui)
+    if problem:
+        raise ConfigError(problem)

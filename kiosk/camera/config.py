@@ -8,15 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag
+
+from kiosk.config_base import ConfigSection
 
 
-class _Strict(BaseModel):
-    # Same rules as kiosk.config.Strict; redeclared here because kiosk.config imports this module.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OpenCVCameraConfig(_Strict):
+class OpenCVCameraConfig(ConfigSection):
     """A UVC/V4L2 camera through OpenCV (`backend = "opencv"`)."""
 
     backend: Literal["opencv"] = Field("opencv", description="Camera backend: opencv, gphoto2 or virtual.")
@@ -29,7 +26,7 @@ class OpenCVCameraConfig(_Strict):
     )
 
 
-class GPhoto2CameraConfig(_Strict):
+class GPhoto2CameraConfig(ConfigSection):
     """A still camera (DSLR/mirrorless) through gphoto2 (`backend = "gphoto2"`); live view for the preview."""
 
     backend: Literal["gphoto2"] = Field("gphoto2", description="Camera backend: opencv, gphoto2 or virtual.")
@@ -41,7 +38,7 @@ class GPhoto2CameraConfig(_Strict):
     )
 
 
-class VirtualCameraConfig(_Strict):
+class VirtualCameraConfig(ConfigSection):
     """Plays an image (with gentle motion) or a video file in a loop (`backend = "virtual"`)."""
 
     backend: Literal["virtual"] = Field("virtual", description="Camera backend: opencv, gphoto2 or virtual.")

@@ -18,13 +18,14 @@ def register(sub: Any) -> None:
     s = csub.add_parser("sample", help="print the documented sample config (every key, its default and meaning)")
     s.add_argument("--out", type=Path, help="write it to this file instead of stdout (refuses to overwrite)")
     s.set_defaults(func=_sample)
-    pin = csub.add_parser("pin", help="hash a new operator PIN for ui.pin_hash (reads the PIN from stdin)")
+    pin = csub.add_parser(
+        "pin", help="hash a new operator PIN (6 to 12 digits) for ui.pin_hash (reads the PIN from stdin)"
+    )
     pin.set_defaults(func=_pin)
 
 
 def _check(args: argparse.Namespace) -> int:
-    from kiosk.config import load_config
-    from kiosk.ui.config import DEFAULT_PIN_HASH
+    from kiosk.config import load_config, require_operator_pin
     from kiosk.ui.i18n import Texts
 
     cfg = load_config(args.path or args.config)
@@ -37,9 +38,8 @@ def _check(args: argparse.Namespace) -> int:
         )
     if cfg.camera.backend == "virtual" and cfg.camera.source is not None and not cfg.camera.source.is_file():
         raise ConfigError(f"camera.source {cfg.camera.source} does not exist (give an image or video file)")
+    require_operator_pin(cfg)  # a kiosk whose operator menu anyone can open is not a valid installation
     warnings = []
-    if cfg.ui.pin_hash == DEFAULT_PIN_HASH:
-        warnings.append("the operator PIN is the default 1234: set ui.pin_hash with `kiosk config pin`")
     for lang in cfg.ui.languages:
         missing = texts.missing(lang)
         if missing:

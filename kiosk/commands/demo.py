@@ -56,9 +56,25 @@ def _print_step(step: Any, number: int, total: int) -> None:
 
 def _run_window(cfg: Any, out_dir: Path, size: str | None) -> int:
     """Open the touchscreen UI in a window with the virtual camera and the simulated bridge."""
+    from kiosk.errors import KioskError
     from kiosk.ui.runner import demo_parts, run_app, window_size
 
     camera, lights = demo_parts(cfg)
+    if cfg.ui.pin_hash is None:
+        # The demo runs with no config: its operator menu gets a PIN of its own, shown here only.
+        import secrets
+
+        from kiosk.ui.operator import hash_pin
+
+        pin = "".join(secrets.choice("0123456789") for _ in range(8))
+        while True:
+            try:
+                pin_hash = hash_pin(pin)
+                break
+            except KioskError:  # a run or a repeated digit, too easy: draw again
+                pin = "".join(secrets.choice("0123456789") for _ in range(8))
+        cfg = cfg.model_copy(update={"ui": cfg.ui.model_copy(update={"pin_hash": pin_hash})})
+        print(f"kiosk demo window: operator PIN for this demo only: {pin}")  # noqa: T201  # reason: CLI output
     print(f"kiosk demo window: results of each session are copied to {out_dir.resolve()}")  # noqa: T201  # reason: CLI output
     return run_app(cfg, fullscreen=False, size=window_size(cfg, size), camera=camera, lights=lights,
                    results_to=out_dir)

@@ -4,10 +4,11 @@ Each check prints one line ``OK|WARN|FAIL  name  what was found`` and, when not 
 ``fix: ...`` line. Exit 0 when nothing FAILs (warnings allowed), 2 when something does (the installation,
 not the kiosk code, is wrong: bad input in the house's exit-code terms). ``--json`` prints the list.
 
-FAIL is for what stops the kiosk or loses a guest's photo (config invalid, models missing, data folder not
-writable or nearly full, configured camera/bridge/printer absent, corrupt model pack, no display, clock
-years off); WARN is for what degrades it (no printer configured, printer out of paper, unit or udev rule
-not installed, clock not synchronised, sessions waiting to be delivered).
+FAIL is for what stops the kiosk or loses a guest's photo (config invalid, no operator PIN or the old
+default, models missing, data folder not writable or nearly full, configured camera/bridge/printer absent,
+corrupt model pack, no display, clock years off); WARN is for what degrades it (no printer configured,
+printer out of paper, unit or udev rule not installed, clock not synchronised, sessions waiting to be
+delivered).
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def diagnose(config_path: str | None, root: Path = Path("/")) -> list[Check]:
         checks.append(Check("config", OK, f"valid (data folder {cfg.data_dir})"))
     if cfg is not None:
         for fn in (
+            check_pin,
             check_data_dir,
             check_journal,
             check_models,
@@ -141,6 +143,18 @@ def check_packages() -> Check:
             "packages", FAIL, "cannot import: " + ", ".join(missing), "run scripts/setup.sh (or pip install -e .)"
         )
     return Check("packages", OK, f"{len(REQUIRED_MODULES)} runtime packages import")
+
+
+def check_pin(cfg: Any) -> Check:
+    """The operator PIN is set and is not the old shipped default."""
+    from kiosk.ui.config import pin_problem
+    from kiosk.ui.operator import pin_state_file
+
+    problem = pin_problem(cfg.ui)
+    if problem:
+        return Check("pin", FAIL, problem.split(": ", 1)[1].split(":", 1)[0], "run `kiosk config pin`, set ui.pin_hash")
+    gate = pin_state_file(cfg.data_dir)
+    return Check("pin", OK, "operator PIN set" + (" (lockout state kept)" if gate.exists() else ""))
 
 
 def check_data_dir(cfg: Any) -> Check:

@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kiosk.config import load_config
+    from kiosk.config import load_config, require_operator_pin
     from kiosk.ui.i18n import Texts
     from kiosk.ui.runner import run_app, window_size
     from models.store import ModelStore
@@ -30,6 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     # action is to terminate. The handler proper is installed once the app runs.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     cfg = load_config(args.config)
+    require_operator_pin(cfg)  # never a kiosk whose operator menu opens with a known or missing PIN
     Texts(list(cfg.ui.languages), cfg.ui.i18n_dir)  # a broken text file is a start-up error (exit 2)
     store = ModelStore(cfg.models_dir)
     for name in ("face_detector_short", "selfie_segmenter"):

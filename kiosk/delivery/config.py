@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from kiosk.config_base import ConfigSection, SecretFile, pattern_problem
 from kiosk.delivery.printing_config import PrintingConfig
 from kiosk.delivery.provenance_config import ProvenanceConfig
 
 # An identity (badge number, employee id) names exported files: safe characters only, never a path.
 IDENTITY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class _Strict(BaseModel):
-    # Same rules as kiosk.config.Strict; redeclared here because kiosk.config imports this module.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -36,7 +33,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-class DownloadConfig(_Strict):
+class DownloadConfig(ConfigSection):
     """The local download server the guest's phone reaches through the QR code (`[delivery.download]`)."""
 
     enabled: bool = Field(default=True, description="Offer the QR download on the delivery screen.")
@@ -49,22 +46,51 @@ class DownloadConfig(_Strict):
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port (0: any free port).")
     public_url: str | None = Field(
         default=None,
-        description="Base URL in the QR code, e.g. http://192.168.4.1:8080 (default: first bind address).",
+        description="Base URL in the QR code, e.g. http://192.168.4.1:8080, or https://kiosk.example.org:8443 "
+        "with tls_cert_file (default: http:// and the first bind address).",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="HTTPS: PEM certificate (chain) for public_url's host name, issued by a CA the guests' "
+        "phones trust; with tls_key_file. Empty: plain HTTP (keep the Wi-Fi private and client-isolated).",
+    )
+    tls_key_file: SecretFile | None = Field(
+        default=None, description="HTTPS: the certificate's PEM private key (chmod 600)."
     )
     link_minutes: float = Field(
-        default=30.0, gt=0.0, le=1440.0, description="A download link (and its copy) expires after this, min."
+        default=10.0, gt=0.0, le=1440.0, description="A download link (and its copy) expires after this, min."
     )
     max_downloads: int = Field(
-        default=10, ge=1, le=1000, description="File downloads allowed per link, all variants together."
+        default=3, ge=1, le=1000, description="File downloads allowed per link, all variants together."
+    )
+    max_views: int = Field(
+        default=30,
+        ge=1,
+        le=10000,
+        description="Page and thumbnail loads allowed per link (a page load with two photos counts 3).",
+    )
+    link_mode: Literal["any_device", "first_device", "first_download"] = Field(
+        default="any_device",
+        description="Who may use a link: any_device (until it expires or is used up), first_device (only the "
+        "phone that opened it first, by a cookie) or first_download (it ends after the first file download).",
     )
     rate_per_minute: int = Field(
-        default=60, ge=1, le=10000, description="Requests allowed per client IP per minute (then 429)."
+        default=60, ge=1, le=10000, description="Requests and connections allowed per client per minute (then 429)."
+    )
+    first_byte_timeout_s: float = Field(
+        default=2.0, ge=0.2, le=60.0, description="Cut off a client that sends nothing this long after connecting, s."
     )
     request_timeout_s: float = Field(
-        default=10.0, ge=0.5, le=120.0, description="Cut off a client slower than this to send a request, s."
+        default=5.0, ge=0.5, le=120.0, description="Cut off a client slower than this to send a request, s."
     )
     max_connections: int = Field(
-        default=32, ge=1, le=1024, description="Concurrent connections served; more are refused at once."
+        default=64,
+        ge=2,
+        le=1024,
+        description="Concurrent connections; the last quarter is kept for clients that hold none yet.",
+    )
+    max_connections_per_client: int = Field(
+        default=6, ge=1, le=256, description="Concurrent connections of one client (an IPv6 /64 counts as one)."
     )
     keep_after_session: bool = Field(
         default=True,
@@ -91,10 +117,29 @@ class DownloadConfig(_Strict):
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise ValueError("use http(s)://HOST[:PORT][/PREFIX]")
+        if parts.username or parts.password:
+            raise ValueError("no user name or password in the URL: use http(s)://HOST[:PORT][/PREFIX]")
         return v.rstrip("/")
 
+    @model_validator(mode="after")
+    def _tls(self) -> DownloadConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both tls_cert_file and tls_key_file, or neither")
+        if self.tls_cert_file is not None and not (self.public_url or "").startswith("https://"):
+            raise ValueError(
+                "with tls_cert_file, set public_url = \"https://HOST:PORT\" naming the certificate's host"
+            )
+        if self.max_connections_per_client > self.max_connections:
+            raise ValueError("max_connections_per_client is larger than max_connections")
+        return self
 
-class MailConfig(_Strict):
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the server speaks HTTPS itself."""
+        return self.tls_cert_file is not None
+
+
+class MailConfig(ConfigSection):
     """Opt-in e-mail of the headshot, queued on disk and sent when online (`[delivery.mail]`)."""
 
     enabled: bool = Field(default=False, description="Offer e-mail delivery (the guest types an address).")
@@ -104,8 +149,8 @@ class MailConfig(_Strict):
         default="starttls", description="starttls (port 587), ssl (port 465) or none (loopback relays only)."
     )
     username: str | None = Field(default=None, max_length=256, description="SMTP login, if needed.")
-    password_file: Path | None = Field(
-        default=None, description="File holding the SMTP password (kept out of the config file)."
+    password_file: SecretFile | None = Field(
+        default=None, description="File holding the SMTP password (kept out of the config file; chmod 600)."
     )
     sender: str = Field(
         default="Headshot Kiosk <kiosk@localhost>", max_length=256, description="From: of the e-mails."
@@ -115,6 +160,7 @@ class MailConfig(_Strict):
         default="Here is your headshot from the kiosk. This photo was not kept on the kiosk after sending.",
         max_length=4000,
         description="Plain-text body of the e-mail.",
+        json_schema_extra={"multiline": True},
     )
     max_attachment_mb: float = Field(
         default=15.0, gt=0.0, le=50.0, description="Largest total attachment size, MB."
@@ -125,14 +171,25 @@ class MailConfig(_Strict):
     )
     retry_max_s: float = Field(default=600.0, ge=0.05, le=86400.0, description="Longest retry wait, s.")
 
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, v: str) -> str:
+        _name, address = parseaddr(v)
+        if "@" not in address:
+            raise ValueError("use an address, optionally with a name: Name <kiosk@example.org>")
+        return v
+
     @model_validator(mode="after")
     def _plain_only_loopback(self) -> MailConfig:
-        if self.security == "none" and not is_loopback_host(self.host) and self.username:
-            raise ValueError("security = 'none' would send the password in clear: use starttls or ssl")
+        if self.security == "none" and not is_loopback_host(self.host):
+            raise ValueError(
+                "security = 'none' sends the guests' photos (and any password) in clear: "
+                "use starttls or ssl, or 'none' only to a relay on this machine (localhost)"
+            )
         return self
 
 
-class HandoffConfig(_Strict):
+class HandoffConfig(ConfigSection):
     """Export of the approved headshot, named by the guest's id (`[delivery.handoff]`)."""
 
     target: Literal["none", "folder", "sftp", "webhook"] = Field(
@@ -141,13 +198,16 @@ class HandoffConfig(_Strict):
     identity_pattern: str = Field(
         default=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
         max_length=200,
-        description="Regex an identity (typed or from a badge QR) must match; always within [A-Za-z0-9._-].",
+        description="Regex an identity (typed or from a badge QR) must match; always within [A-Za-z0-9._-]. "
+        "No repeated groups that repeat, no repeated alternations, at most 4 variable repeats (matching time).",
     )
     folder: Path | None = Field(default=None, description="target=folder: the export folder.")
     sftp_host: str | None = Field(default=None, max_length=253, description="target=sftp: server host.")
     sftp_port: int = Field(default=22, ge=1, le=65535, description="target=sftp: server port.")
     sftp_user: str | None = Field(default=None, max_length=64, description="target=sftp: login.")
-    sftp_key_file: Path | None = Field(default=None, description="target=sftp: private key file.")
+    sftp_key_file: SecretFile | None = Field(
+        default=None, description="target=sftp: private key file (chmod 600)."
+    )
     sftp_known_hosts: Path | None = Field(
         default=None, description="target=sftp: known_hosts file; the server's key must be in it."
     )
@@ -155,8 +215,8 @@ class HandoffConfig(_Strict):
     webhook_url: str | None = Field(
         default=None, description="target=webhook: https URL that receives a POST per headshot."
     )
-    webhook_token_file: Path | None = Field(
-        default=None, description="target=webhook: file holding a bearer token sent with each POST."
+    webhook_token_file: SecretFile | None = Field(
+        default=None, description="target=webhook: file holding a bearer token sent with each POST (chmod 600)."
     )
     timeout_s: float = Field(default=20.0, ge=1.0, le=300.0, description="Connection timeout per attempt, s.")
     retry_initial_s: float = Field(
@@ -167,10 +227,9 @@ class HandoffConfig(_Strict):
     @field_validator("identity_pattern")
     @classmethod
     def _pattern(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as err:
-            raise ValueError(f"not a valid regular expression: {err}") from err
+        problem = pattern_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @model_validator(mode="after")
@@ -192,7 +251,7 @@ class HandoffConfig(_Strict):
         return self
 
 
-class DeliveryConfig(_Strict):
+class DeliveryConfig(ConfigSection):
     """How guests receive their headshots (section `[delivery]`)."""
 
     download: DownloadConfig = Field(default_factory=DownloadConfig, description="QR download to the phone.")

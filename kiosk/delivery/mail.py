@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from kiosk.config_base import read_secret
 from kiosk.delivery.config import MailConfig
 from kiosk.delivery.outbox import Outbox
 from kiosk.errors import InputError
@@ -104,10 +105,10 @@ class MailOutbox(Outbox):
     def _password(self) -> str | None:
         if self.cfg.password_file is None:
             return None
-        try:
-            return self.cfg.password_file.read_text(encoding="utf-8").strip()
-        except OSError as err:
-            raise InputError(f"cannot read delivery.mail.password_file: {err.strerror}") from err
+        try:  # checked again here: the file's mode may have changed since the config was loaded
+            return read_secret(self.cfg.password_file, "delivery.mail.password_file")
+        except ValueError as err:
+            raise InputError(str(err)) from err
 
     def attempt(self, f: StoredFile, data: bytes) -> str:
         """One SMTP attempt: 'sent', 'failed' (permanent) or a short reason for a transient failure."""

@@ -5,17 +5,17 @@ Kept free of `kiosk.config` too: that module imports this one (through `kiosk.de
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from kiosk.config_base import ConfigSection
 
 # The names of kiosk.delivery.layouts.LAYOUTS (a test keeps the two in step); listed here so that
 # loading the config does not import OpenCV.
 LAYOUT_NAMES: tuple[str, ...] = ("4x6", "badge", "wallet", "letter", "a4")
 
 
-class PrintingConfig(BaseModel):
+class PrintingConfig(ConfigSection):
     """Printing through CUPS (`[delivery.printing]`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     server: str | None = Field(
         None, min_length=1, max_length=255,

@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from kiosk.config_base import ConfigSection
 
 
-class ProvenanceConfig(BaseModel):
+class ProvenanceConfig(ConfigSection):
     """C2PA signing of delivered files (`[delivery.provenance]`); XMP disclosure is always written."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     c2pa_cert_chain: Path | None = Field(
         None, description="PEM file: the C2PA signing certificate, then its intermediates. Unset: no C2PA."

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from kiosk.config_base import ConfigSection
 from models.runtime.base import OrtConfig, RuntimeConfig
 
 
-class _Strict(BaseModel):
-    # Same rules as kiosk.config.Strict; redeclared here because kiosk.config imports this module.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GenerationConfig(_Strict):
+class GenerationConfig(ConfigSection):
     """Generative headshots: model pack, runtime, defaults and the worker's watchdog."""
 
     enabled: bool = Field(True, description="Offer generative headshots when a model pack is installed.")

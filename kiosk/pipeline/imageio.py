@@ -30,8 +30,135 @@ SOURCE_TYPES = {
 _XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 _ICC_HEADER = b"ICC_PROFILE\x00"
 
-# Pillow's own bomb guard would raise a warning/error with its own wording; we check size ourselves.
-Image.MAX_IMAGE_PIXELS = None
+# Pillow's decompression-bomb guard (Image.MAX_IMAGE_PIXELS) stays on: above about 179 MP Image.open itself
+# refuses; the checks below come first for everything smaller and say what to do in our own words.
+# Only these decoders ever run: never EPS/PS/PDF (Pillow hands those to Ghostscript), nor the dozens of
+# other formats Pillow would try on unknown bytes.
+_BASE_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
+MAX_ASPECT = 8.0  # longer side / shorter side; a portrait photo is nowhere near
+DECODE_BUDGET_BYTES = 640_000_000  # width × height × channels × bytes per sample, after reduced decoding
+_WORK_CHUNK_PX = 4_000_000  # pixels converted at a time (alpha, 16-bit), so peak memory stays ~1 copy
+
+
+def allowed_formats() -> tuple[str, ...]:
+    """The formats the kiosk decodes: JPEG, PNG, WebP, TIFF, and HEIF when pillow-heif is installed."""
+    try:
+        import pillow_heif  # type: ignore[import-not-found,unused-ignore]  # reason: optional extra, absent here
+
+        pillow_heif.register_heif_opener()
+    except ImportError:
+        return _BASE_FORMATS
+    return (*_BASE_FORMATS, "HEIF")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image's header says, before any pixel is decoded."""
+
+    format: str
+    width: int
+    height: int
+    mode: str
+    channels: int
+    bytes_per_sample: int
+
+    @property
+    def megapixels(self) -> float:
+        """Stored size, MP."""
+        return self.width * self.height / 1e6
+
+    def decoded_bytes(self, scale: float = 1.0) -> int:
+        """Memory the decoded pixels take at a linear scale (JPEG DCT scaling), bytes."""
+        w, h = max(1, int(self.width * scale)), max(1, int(self.height * scale))
+        return w * h * self.channels * self.bytes_per_sample
+
+
+_MODE_SAMPLES = {"1": (1, 1), "L": (1, 1), "P": (1, 1), "LA": (2, 1), "PA": (2, 1), "La": (2, 1), "RGB": (3, 1),
+                 "YCbCr": (3, 1), "LAB": (3, 1), "HSV": (3, 1), "RGBA": (4, 1), "RGBa": (4, 1), "RGBX": (4, 1),
+                 "CMYK": (4, 1), "I": (1, 4), "F": (1, 4)}  # fmt: skip
+
+
+def _samples(im: Image.Image) -> tuple[int, int]:
+    """(channels, bytes per sample) of the stored pixels: the file's own bit depth where Pillow hides it."""
+    channels, nbytes = _MODE_SAMPLES.get(im.mode, (4, 2) if ";16" in im.mode else (4, 4))
+    if im.mode.startswith("I;16"):
+        channels, nbytes = 1, 2
+    if im.format == "PNG":
+        # IHDR: bit depth and colour type (Pillow decodes 16-bit colour PNGs to 8 bits, after reading 16)
+        depth = getattr(im, "_kiosk_png_depth", None)
+        if depth:
+            nbytes = max(nbytes, (depth + 7) // 8)
+    elif im.format == "TIFF":
+        bits = getattr(im, "tag_v2", {}).get(258)
+        if isinstance(bits, tuple | list) and bits:
+            nbytes = max(nbytes, (max(int(b) for b in bits) + 7) // 8)
+        elif isinstance(bits, int):
+            nbytes = max(nbytes, (bits + 7) // 8)
+    return channels, nbytes
+
+
+def _png_depth(data: bytes) -> int | None:
+    """A PNG's bit depth from its IHDR chunk (None when the bytes are not a PNG)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 25:
+        return data[24]
+    return None
+
+
+def open_image(data: bytes, name: str, formats: tuple[str, ...] | None = None) -> Image.Image:
+    """Open (not decode) image bytes with the allowed decoders only; InputError with the reason otherwise."""
+    allowed = formats or allowed_formats()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning between 89 and 179 MP: checked below
+            im = Image.open(io.BytesIO(data), formats=list(allowed))
+    except Image.DecompressionBombError as err:
+        raise InputError(f"{name}: the image is too large to decode safely ({err}); resize it first") from err
+    except UnidentifiedImageError as err:
+        names = ", ".join("WebP" if f == "WEBP" else f for f in allowed)
+        raise InputError(f"{name}: not an image, or a format the kiosk does not read (use {names})") from err
+    except (OSError, ValueError, SyntaxError, struct.error, EOFError) as err:
+        raise InputError(f"{name}: the image header is damaged ({err})") from err
+    im._kiosk_png_depth = _png_depth(data)  # type: ignore[attr-defined]  # reason: read by _samples
+    return im
+
+
+def check_image(
+    im: Image.Image,
+    name: str,
+    max_megapixels: float = 150.0,
+    budget_bytes: int = DECODE_BUDGET_BYTES,
+    scale: float = 1.0,
+) -> ImageInfo:
+    """Refuse, before decoding, an image that is too large, too small, too elongated or over the byte budget.
+
+    Args:
+        im: an image opened with open_image (header read, pixels not decoded).
+        name: how to name it in the error.
+        max_megapixels: stored size limit, MP.
+        budget_bytes: decoded size limit (width × height × channels × bytes per sample), bytes.
+        scale: the linear scale it will be decoded at (JPEG DCT scaling: 1, 1/2, 1/4, 1/8).
+    """
+    width, height = im.size
+    channels, nbytes = _samples(im)
+    info = ImageInfo(im.format or "?", width, height, im.mode, channels, nbytes)
+    if info.megapixels > max_megapixels:
+        raise InputError(
+            f"{name}: {width}×{height} ({info.megapixels:.0f} MP) is larger than the {max_megapixels:.0f} MP limit; "
+            "resize it first"
+        )
+    if width < 32 or height < 32:
+        raise InputError(f"{name}: {width}×{height} is too small to hold a face")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise InputError(
+            f"{name}: {width}×{height} is not a photo of a person (sides more than {MAX_ASPECT:g}:1); crop it first"
+        )
+    need = info.decoded_bytes(scale)
+    if need > budget_bytes:
+        raise InputError(
+            f"{name}: {width}×{height} with {channels} channel(s) of {8 * nbytes} bits needs {need / 1e6:.0f} MB to "
+            f"decode (limit {budget_bytes / 1e6:.0f} MB); save it as an 8-bit JPEG or PNG, or resize it"
+        )
+    return info
 
 
 @dataclass
@@ -94,10 +221,21 @@ def _to_srgb(rgb: Image.Image, icc: bytes) -> Image.Image:
     return converted if converted is not None else rgb
 
 
+def _jpeg_scale(megapixels: float, work_megapixels: float | None) -> float:
+    """The DCT scale (1, 1/2, 1/4, 1/8) that brings a JPEG to at most work_megapixels, or 1/8."""
+    if not work_megapixels or megapixels <= work_megapixels:
+        return 1.0
+    for factor in (2, 4, 8):
+        if megapixels / factor**2 <= work_megapixels:
+            return 1.0 / factor
+    return 1.0 / 8
+
+
 def load_image(
     source: str | os.PathLike[str] | bytes,
     max_megapixels: float = 150.0,
     work_megapixels: float | None = 24.0,
+    budget_bytes: int = DECODE_BUDGET_BYTES,
 ) -> LoadedImage:
     """Decode a photo to BGR uint8, sRGB, upright; raise InputError with a clear reason otherwise.
 
@@ -105,41 +243,29 @@ def load_image(
         source: a file path or the encoded bytes.
         max_megapixels: refuse larger images (decompression bombs), MP.
         work_megapixels: decode JPEGs above this size at 1/2, 1/4 or 1/8 scale (libjpeg DCT scaling), MP.
+        budget_bytes: refuse images whose decoded pixels would take more, bytes (after that scaling).
     """
     data, name = _read(source)
+    probe = open_image(data, name)
+    width, height = probe.size
+    fmt = probe.format or "?"
+    scale = _jpeg_scale(width * height / 1e6, work_megapixels) if fmt == "JPEG" else 1.0
+    check_image(probe, name, max_megapixels, budget_bytes, scale)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            probe = Image.open(io.BytesIO(data))
-            width, height = probe.size
-            fmt = probe.format or "?"
             mode = probe.mode
             icc = probe.info.get("icc_profile")
-            orientation = probe.getexif().get(0x0112, 1) if hasattr(probe, "getexif") else 1
-    except UnidentifiedImageError as err:
-        raise InputError(f"{name}: not an image, or a format the kiosk cannot read (use JPEG or PNG)") from err
+            orientation = probe.getexif().get(0x0112, 1)
     except (OSError, ValueError, SyntaxError, struct.error) as err:
         raise InputError(f"{name}: the image header is damaged ({err})") from err
-    megapixels = width * height / 1e6
-    if megapixels > max_megapixels:
-        raise InputError(
-            f"{name}: {width}×{height} ({megapixels:.0f} MP) is larger than the {max_megapixels:.0f} MP limit; "
-            "resize it first"
-        )
-    if width < 32 or height < 32:
-        raise InputError(f"{name}: {width}×{height} is too small to hold a face")
     notes: list[str] = []
     if fmt == "JPEG" and mode in ("RGB", "L", "YCbCr"):
         if not _jpeg_complete(data):
             raise InputError(f"{name}: the JPEG is truncated (incomplete file); copy it again")
-        reduce_flag, scale = cv2.IMREAD_COLOR, 1.0
-        if work_megapixels and megapixels > work_megapixels:
-            for factor, flag in ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4),
-                                 (8, cv2.IMREAD_REDUCED_COLOR_8)):
-                reduce_flag, scale = flag, 1.0 / factor
-                if megapixels / factor**2 <= work_megapixels:
-                    break
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), reduce_flag)
+        flag = {1.0: cv2.IMREAD_COLOR, 0.5: cv2.IMREAD_REDUCED_COLOR_2, 0.25: cv2.IMREAD_REDUCED_COLOR_4,
+                0.125: cv2.IMREAD_REDUCED_COLOR_8}[scale]  # fmt: skip
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
         if bgr is None:
             raise InputError(f"{name}: the JPEG data is corrupt and cannot be decoded")
         if icc and not _is_srgb(icc):
@@ -149,41 +275,79 @@ def load_image(
         if orientation not in (1, None):
             notes.append("rotated upright from its EXIF orientation")
         return LoadedImage(bgr, (width, height), scale, notes)
-    return _load_with_pillow(data, name, (width, height), icc, notes)
+    return _load_with_pillow(probe, name, (width, height), icc, notes, scale)
+
+
+def _to_bgr(img: Image.Image) -> np.ndarray:
+    """BGR uint8 of an RGB/RGBA/L/LA/16-bit Pillow image, converted a band of rows at a time.
+
+    Alpha is composited over white. One output array is allocated; each band is a small temporary, so a
+    large transparent or 16-bit image never needs the four full-size copies a naive conversion makes.
+    """
+    w, h = img.size
+    out = np.empty((h, w, 3), np.uint8)
+    rows = max(1, _WORK_CHUNK_PX // max(1, w))
+    sixteen = img.mode in ("I;16", "I;16B", "I;16L", "I")
+    peak = 255.0
+    if sixteen:
+        extrema = img.getextrema()  # a single band: one (min, max) pair
+        hi = extrema[1]
+        peak = 65535.0 if isinstance(hi, int | float) and hi > 255 else 255.0
+    for y0 in range(0, h, rows):
+        band = img.crop((0, y0, w, min(h, y0 + rows)))
+        if sixteen:
+            grey = np.asarray(band, dtype=np.float32)
+            g8 = np.clip(grey / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            out[y0 : y0 + g8.shape[0]] = g8[:, :, None]
+            continue
+        if band.mode != "RGBA":
+            band = band.convert("RGBA")
+        rgba = np.asarray(band)
+        alpha = rgba[:, :, 3:4].astype(np.uint16)
+        rgb = (rgba[:, :, :3].astype(np.uint16) * alpha + 255 * (255 - alpha) + 127) // 255
+        out[y0 : y0 + rgba.shape[0]] = rgb[:, :, ::-1].astype(np.uint8)
+    return out
 
 
 def _load_with_pillow(
-    data: bytes, name: str, size: tuple[int, int], icc: bytes | None, notes: list[str]
+    img: Image.Image, name: str, size: tuple[int, int], icc: bytes | None, notes: list[str], scale: float = 1.0
 ) -> LoadedImage:
+    fmt = img.format
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img: Image.Image = Image.open(io.BytesIO(data))
+            if fmt == "JPEG" and scale < 1.0:
+                img.draft(img.mode, (int(size[0] * scale), int(size[1] * scale)))  # DCT scaling (CMYK JPEGs)
             img.load()
             orientation = img.getexif().get(0x0112, 1)
             img = ImageOps.exif_transpose(img) or img
-    except (OSError, ValueError, SyntaxError, struct.error, Image.DecompressionBombError) as err:
+    except (OSError, ValueError, SyntaxError, struct.error, EOFError, Image.DecompressionBombError) as err:
         raise InputError(f"{name}: the image data is truncated or corrupt ({err})") from err
     if orientation not in (1, None):
         notes.append("rotated upright from its EXIF orientation")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float32)
-        peak = 65535.0 if arr.max() > 255 else 255.0
-        img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
     if has_alpha:
-        rgba = img.convert("RGBA")
-        backdrop = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(backdrop, rgba)
         notes.append("transparent areas filled with white")
     if img.mode == "CMYK":
         notes.append("converted from CMYK")
-    rgb = img.convert("RGB")
-    if icc and not _is_srgb(icc) and img.mode != "CMYK":
-        rgb = _to_srgb(rgb, icc)
-        notes.append("converted from the embedded colour profile to sRGB")
-    bgr = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
-    return LoadedImage(np.ascontiguousarray(bgr), size, 1.0, notes)
+    if img.mode in ("RGBA", "LA", "PA", "P", "RGB", "L", "I;16", "I;16B", "I;16L", "I") and not (
+        icc and not _is_srgb(icc)
+    ):
+        if img.mode in ("P", "PA", "LA"):
+            img = img.convert("RGBA" if has_alpha else "RGB")
+        bgr = _to_bgr(img)
+    else:
+        rgb = img.convert("RGBA") if has_alpha else img
+        if has_alpha:
+            bgr = _to_bgr(rgb)
+            rgb = Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        rgb = rgb.convert("RGB")
+        if icc and not _is_srgb(icc) and img.mode != "CMYK":
+            rgb = _to_srgb(rgb, icc)
+            notes.append("converted from the embedded colour profile to sRGB")
+        bgr = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
+    decoded_scale = max(bgr.shape[:2]) / max(size) if fmt == "JPEG" else 1.0
+    return LoadedImage(np.ascontiguousarray(bgr), size, decoded_scale, notes)
 
 
 def _xmp_packet(source_type: str, description: str | None, software: str) -> bytes:

@@ -15,7 +15,9 @@ Default policy (documented in README.md):
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from kiosk.config_base import ConfigSection
 
 # Kinds of guest file the store tracks. The first four belong to the session itself and go at session end;
 # the others outlive it for a while (a download link, an outbox waiting for the network).
@@ -24,11 +26,8 @@ OUTLIVING_KINDS: tuple[str, ...] = ("download", "mail", "handoff")
 KINDS: tuple[str, ...] = SESSION_KINDS + OUTLIVING_KINDS
 
 
-class RetentionConfig(BaseModel):
+class RetentionConfig(ConfigSection):
     """When guest data is deleted (section `[retention]`)."""
-
-    # Same rules as kiosk.config.Strict; redeclared here because kiosk.config imports this module.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     delete_on_delivery: bool = Field(
         default=True,

@@ -5,24 +5,27 @@ Kept free of Kivy and of `kiosk.config` (which imports this module).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-# The PIN "1234", hashed by kiosk.ui.operator.hash_pin; `kiosk config check` warns while it is in use.
+from kiosk.config_base import ConfigSection
+
+# The PIN "1234" that older releases shipped as the default, hashed by kiosk.ui.operator.hash_pin: refused by
+# `kiosk run`, `kiosk config check` and `kiosk doctor` like an unset PIN.
 DEFAULT_PIN_HASH = (
     "pbkdf2_sha256$120000$6b696f736b2d64656661756c74$f88a42e64b8933b73756de6079a7e179f2f20c0ce59cdafad2eaf749d24b2169"
 )
 SUPPORTED_LANGUAGES = ("en", "es", "fr", "de", "pt", "zh")
+PIN_HASH_RE = re.compile(r"^pbkdf2_sha256\$([0-9]{1,9})\$((?:[0-9a-f]{2}){8,64})\$([0-9a-f]{64})$")
+PIN_ITERATIONS = (100_000, 10_000_000)  # PBKDF2-SHA256 rounds accepted in pin_hash
+SET_PIN = "run `kiosk config pin` and put the line it prints under [ui]"
 
 
-class _Strict(BaseModel):
-    # Same rules as kiosk.config.Strict; redeclared here because kiosk.config imports this module.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class TimeoutsConfig(_Strict):
+class TimeoutsConfig(ConfigSection):
     """How long each screen waits for the guest before acting on its own (seconds)."""
 
     language_s: float = Field(30.0, ge=3.0, le=600.0, description="Language screen idle timeout → attract, s.")
@@ -46,7 +49,7 @@ class TimeoutsConfig(_Strict):
     )
 
 
-class UIConfig(_Strict):
+class UIConfig(ConfigSection):
     """The touchscreen app (section `[ui]`)."""
 
     languages: list[str] = Field(
@@ -86,15 +89,22 @@ class UIConfig(_Strict):
         max_length=4,
         description="Output formats produced for each session (studio pipeline format names).",
     )
-    pin_hash: str = Field(
-        DEFAULT_PIN_HASH,
-        min_length=20,
+    pin_hash: str | None = Field(
+        None,
         max_length=300,
-        description="Operator PIN as produced by `kiosk config pin` (pbkdf2_sha256$iterations$salt$hash).",
+        description="Operator PIN (6 to 12 digits) as produced by `kiosk config pin` "
+        "(pbkdf2_sha256$iterations$salt$hash). Unset: `kiosk run` refuses to start.",
     )
     pin_max_tries: int = Field(3, ge=1, le=20, description="Wrong PINs allowed before the operator menu locks.")
     pin_lockout_s: float = Field(
-        300.0, ge=10.0, le=86400.0, description="Operator menu lock after too many wrong PINs, s."
+        300.0, ge=10.0, le=86400.0, description="First operator menu lock after too many wrong PINs, s."
+    )
+    pin_lockout_max_s: float = Field(
+        86400.0,
+        ge=10.0,
+        le=604800.0,
+        description="Each further lock doubles, up to this, s; the count survives restarts "
+        "(data folder operator/pin-gate.json) and resets on the right PIN.",
     )
     operator_taps: int = Field(
         5,
@@ -107,6 +117,19 @@ class UIConfig(_Strict):
     )
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig, description="Per-screen timeouts.")
 
+    @field_validator("pin_hash")
+    @classmethod
+    def _pin_hash(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        m = PIN_HASH_RE.fullmatch(v)
+        if m is None:
+            raise ValueError(f"is not a PIN hash (pbkdf2_sha256$ITERATIONS$SALT$HASH): {SET_PIN}")
+        lo, hi = PIN_ITERATIONS
+        if not lo <= int(m[1]) <= hi:
+            raise ValueError(f"has {int(m[1])} iterations, outside {lo}..{hi}: {SET_PIN}")
+        return v
+
     @field_validator("languages")
     @classmethod
     def _codes(cls, v: list[str]) -> list[str]:
@@ -118,7 +141,16 @@ class UIConfig(_Strict):
         return v
 
 
-class LightsConfig(_Strict):
+def pin_problem(ui: UIConfig) -> str | None:
+    """Why the operator PIN cannot guard a running kiosk (unset, or the old shipped default), or None."""
+    if ui.pin_hash is None:
+        return f"ui.pin_hash: no operator PIN is set: {SET_PIN}"
+    if ui.pin_hash == DEFAULT_PIN_HASH:
+        return f"ui.pin_hash: the operator PIN is the old default 1234: {SET_PIN}"
+    return None
+
+
+class LightsConfig(ConfigSection):
     """Studio lights and the look-at-the-lens cue through the firmware bridge (section `[lights]`)."""
 
     port_url: str | None = Field(

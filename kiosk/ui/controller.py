@@ -26,7 +26,7 @@ from kiosk.session.flow import CAMERA_STATES, Session, SessionFlow, State, Timeo
 from kiosk.session.framing_worker import FramingResult, FramingWorker, Hint
 from kiosk.ui.config import UIConfig
 from kiosk.ui.delivery_port import Downloads, NoPrinter, OfflineDownloads, Printer, close_delivery
-from kiosk.ui.operator import CornerTaps, PinGate
+from kiosk.ui.operator import CornerTaps, PinGate, pin_state_file
 
 log = logging.getLogger(__name__)
 AI_PREFIX = "ai:"  # style names of the model pack's presets on the style screen ("ai:studio")
@@ -460,7 +460,9 @@ class KioskController:
         )
         self.flow.listen(self._on_transition)
         self.worker = ProcessingWorker(processor)
-        self.pin_gate = PinGate(ui.pin_hash, ui.pin_max_tries, ui.pin_lockout_s, clock=clock)
+        # The lockout outlives a restart: its state sits in the data folder, beside the sessions folder.
+        self.pin_gate = PinGate(ui.pin_hash, ui.pin_max_tries, ui.pin_lockout_s, clock=clock,
+                                max_lockout_s=ui.pin_lockout_max_s, state_file=pin_state_file(sessions_dir.parent))
         self.corner = CornerTaps(ui.operator_taps, 3.0, clock=clock)
         self.job: Job | None = None
         self.previews: PreviewJob | None = None

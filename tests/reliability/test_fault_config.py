@@ -21,6 +21,11 @@ BROKEN = {
     "out of bounds": ("[ui]\ncountdown_s = 99\n", "ui.countdown_s"),
     "not TOML": ('[ui\ncountdown_s = "', "not valid TOML"),
 }
+# An operator PIN (482916): `kiosk run`, and so a reload that restarts it, refuses a config without one.
+PIN = (
+    'pin_hash = "pbkdf2_sha256$120000$00112233445566778899aabbccddeeff$'
+    'e3711062fe6201e1f4ceb4183b7926a3bf1b7af61c13f881a935e4fd89fddf46"\n'
+)
 
 
 def _known(command: str) -> bool:
@@ -51,9 +56,9 @@ def test_start_up_refuses_a_corrupt_config_naming_the_key(command: str, case: st
 
 def test_reload_keeps_the_last_good_config(tmp_path: Path) -> None:
     path = tmp_path / "kiosk.toml"
-    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\ncountdown_s = 3\n')
+    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\n{PIN}countdown_s = 3\n')
     keeper = ConfigKeeper(path, load_config(path))
-    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\ncountdown_s = 5\n')
+    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\n{PIN}countdown_s = 5\n')
     cfg, err = keeper.reload()
     assert err is None and cfg.ui.countdown_s == 5
     for text, key in BROKEN.values():
@@ -61,7 +66,7 @@ def test_reload_keeps_the_last_good_config(tmp_path: Path) -> None:
         cfg, err = keeper.reload()
         assert cfg.ui.countdown_s == 5, "the running kiosk keeps its last good config"
         assert err is not None and key in err and keeper.last_error == err
-    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\ncountdown_s = 2\n')
+    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\n{PIN}countdown_s = 2\n')
     cfg, err = keeper.reload()
     assert err is None and cfg.ui.countdown_s == 2 and keeper.last_error is None
 
@@ -85,7 +90,7 @@ def test_a_changed_config_waits_for_the_guest_then_restarts(tmp_path: Path) -> N
     """A valid new file mid-session: nothing happens to the guest; on the attract screen the app stops
     for the restart, announcing RELOADING=1 instead of STOPPING=1."""
     path = tmp_path / "kiosk.toml"
-    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\ncountdown_s = 3\n')
+    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\n{PIN}countdown_s = 3\n')
     sent: list[dict[str, Any]] = []
     notifier = Notifier(None)
     notifier.notify = lambda **f: sent.append(f) or True  # type: ignore[method-assign]  # reason: record datagrams
@@ -97,7 +102,7 @@ def test_a_changed_config_waits_for_the_guest_then_restarts(tmp_path: Path) -> N
                           lambda: stops.append("stop"), clock)
     reload.on_hangup()
     assert not stops and not reload.pending, "the same file: nothing to apply"
-    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\ncountdown_s = 5\n')
+    path.write_text(f'data_dir = "{tmp_path}"\n[ui]\n{PIN}countdown_s = 5\n')
     reload.on_hangup()
     assert reload.pending and not stops and sent[-1]["status"].startswith("new config waiting")
     for _ in range(3):

@@ -97,7 +97,11 @@ def kiosk_run(cfg: Path, xdisplay: str, tmp_path: Path) -> Iterator[KioskRun]:
                 proc.wait(timeout=10)
 
 
-BASE = '[camera]\nbackend = "virtual"\n[delivery.download]\nport = 0\n'
+# An operator PIN (482916): `kiosk run` refuses to start without one.
+BASE = (
+    '[camera]\nbackend = "virtual"\n[delivery.download]\nport = 0\n[ui]\npin_hash = "pbkdf2_sha256$120000$'
+    '00112233445566778899aabbccddeeff$e3711062fe6201e1f4ceb4183b7926a3bf1b7af61c13f881a935e4fd89fddf46"\n'
+)
 
 
 def test_kiosk_run_notifies_ready_and_pings_the_watchdog(xdisplay: str, isolated_env: Path, tmp_path: Path) -> None:
@@ -136,7 +140,7 @@ def test_sighup_refuses_a_bad_config_and_restarts_in_place_with_a_good_one(
         got = run.receive_until("READY=1", 120)
         assert got and "READY=1" in got[-1], (got, run.why())
         # A typo: refused, named, and the kiosk keeps running on the config it has.
-        cfg.write_text(f'data_dir = "{isolated_env}"\n{BASE}[ui]\nlanguagez = ["en"]\n')
+        cfg.write_text(f'data_dir = "{isolated_env}"\n{BASE}languagez = ["en"]\n')
         run.proc.send_signal(signal.SIGHUP)
         got = run.receive_until("config reload refused", 30)
         assert got and "languagez" in got[-1], (got, run.why())

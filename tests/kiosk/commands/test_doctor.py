@@ -20,6 +20,7 @@ from cups_harness import CupsServer, running_cups  # reason: test helper of the 
 
 from kiosk.cli import main  # reason: after the helper path is set
 from kiosk.commands.doctor import FAIL, OK, WARN, check_clock  # reason: as above
+from kiosk.ui.operator import hash_pin  # reason: as above
 
 REPO = Path(__file__).resolve().parents[3]
 TINY_PACK = REPO / "tests" / "fixtures" / "tiny_pack"
@@ -85,6 +86,7 @@ def test_good_installation_has_no_failure(
             f'[lights]\nport_url = "{os.ttyname(slave)}"\n'
             "[generation]\nenabled = false\n"
             f'[delivery.printing]\nserver = "{cups.socket}"\nprinter = "{cups.tag}doc"\n'
+            f'[ui]\npin_hash = "{hash_pin("482916")}"\n'
         )
         code, checks = doctor(capsys, cfg, installed_root, monkeypatch, xdisplay)
     finally:
@@ -94,6 +96,7 @@ def test_good_installation_has_no_failure(
     for name in (
         "packages",
         "config",
+        "pin",
         "data",
         "journal",
         "models",
@@ -131,6 +134,7 @@ def test_broken_installation_names_each_fault_and_its_fix(
     code, checks = doctor(capsys, cfg, tmp_path / "empty-root", monkeypatch, None)
     assert code == 2
     expect_fail = {
+        "pin": "kiosk config pin",
         "models": "kiosk models fetch",
         "pack": "kiosk models pull",
         "camera": "camera.device",

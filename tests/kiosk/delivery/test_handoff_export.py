@@ -307,6 +307,7 @@ class Hook:
 def test_webhook_export(tmp_path: Path) -> None:
     port = free_port()
     (tmp_path / "token").write_text("s3cret\n")
+    (tmp_path / "token").chmod(0o600)  # a secret file every user can read is refused by the config
     cfg = HandoffConfig(
         target="webhook",
         webhook_url=f"http://127.0.0.1:{port}/hr/photos",

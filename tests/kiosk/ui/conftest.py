@@ -23,6 +23,8 @@ from tests.conftest import OffsetClock, xvfb_display
 REPO = Path(__file__).resolve().parents[3]
 SHOTS = REPO / "artifacts" / "screenshots"
 
+OPERATOR_PIN = "482916"  # the kiosk under test gets this PIN (none is set by default)
+
 
 class GatedProcessor:
     """The real studio processor; `hold()` makes the next job wait at its start until `release()`.
@@ -181,6 +183,7 @@ def ui(xvfb: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]
     from kiosk.ui.app import KioskApp
     from kiosk.ui.config import LightsConfig, TimeoutsConfig, UIConfig
     from kiosk.ui.i18n import Texts
+    from kiosk.ui.operator import hash_pin
     from kiosk.ui.wiring import build_controller
 
     models = default_data_dir() / "models"
@@ -192,6 +195,7 @@ def ui(xvfb: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]
     url = "sim://uitest?wire=0"
     start(url)
     ui_cfg = UIConfig(
+        pin_hash=hash_pin(OPERATOR_PIN),
         stillness_s=0.4,
         countdown_s=2,
         retake_limit=2,

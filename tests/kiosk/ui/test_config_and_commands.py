@@ -15,6 +15,7 @@ from kiosk.cli import main
 from kiosk.config import KioskConfig, parse_config
 from kiosk.configdoc import sample_toml
 from kiosk.ui.i18n import BUNDLED, Texts
+from kiosk.ui.operator import hash_pin
 
 
 def test_sample_round_trips_to_the_defaults() -> None:
@@ -40,10 +41,15 @@ def test_sample_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out = tmp_path / "kiosk.toml"
     assert main(["config", "sample", "--out", str(out)]) == 0
     assert main(["config", "sample", "--out", str(out)]) == 2  # never overwrites
+    capsys.readouterr()
+    # The sample sets no operator PIN: refused with one line that says how to set one.
+    assert main(["config", "check", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ui.pin_hash" in err[0] and "kiosk config pin" in err[0], err
+    pin_line = f'pin_hash = "{hash_pin("482916")}"'
+    out.write_text(out.read_text().replace("\n[ui]\n", f"\n[ui]\n{pin_line}\n", 1))
     assert main(["config", "check", str(out)]) == 0
-    captured = capsys.readouterr()
-    assert "config ok" in captured.out
-    assert "default 1234" in captured.err
+    assert "config ok" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -123,7 +129,7 @@ def test_pin_command_hashes_from_stdin(monkeypatch: pytest.MonkeyPatch, capsys: 
 
 
 def test_run_without_display_is_a_clear_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
@@ -131,7 +137,12 @@ def test_run_without_display_is_a_clear_error(
 
     if not (default_data_dir() / "models" / "face_detection_short_range.tflite").is_file():
         pytest.skip("MediaPipe models not installed (run `kiosk models fetch`)")
-    assert main(["run"]) == 2
+    assert main(["run"]) == 2  # the default config has no operator PIN: refused before anything starts
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "kiosk config pin" in err[0], err
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(f'[ui]\npin_hash = "{hash_pin("482916")}"\n')
+    assert main(["--config", str(cfg), "run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no display" in err[0]
 

@@ -12,6 +12,7 @@ import pytest
 
 from kiosk.session.flow import State
 from kiosk.session.framing_worker import Hint
+from tests.kiosk.ui.conftest import OPERATOR_PIN
 
 pytestmark = pytest.mark.ui
 
@@ -193,7 +194,7 @@ def test_operator_menu_pin_lockout_and_wipe(ui) -> None:
             ui.tap("pin", k)
         ui.tap("pin", "OK")
     assert c.pin_gate.locked_for() > 0
-    for k in "1234":
+    for k in OPERATOR_PIN:
         ui.tap("pin", k)
     ui.tap("pin", "OK")
     assert c.state is State.ATTRACT, "a locked pad must refuse even the right PIN"
@@ -203,7 +204,7 @@ def test_operator_menu_pin_lockout_and_wipe(ui) -> None:
     for _ in range(c.ui.operator_taps):
         ui.touch_at(20, 1900)
     assert ui.until(lambda: ui.app.sm.current == "pin", 3)
-    for k in "1234":
+    for k in OPERATOR_PIN:
         ui.tap("pin", k)
     ui.tap("pin", "OK")
     ui.wait_state("operator", 5)
