@@ -91,34 +91,56 @@ def render_background(
     raise ValueError(f"unknown style '{style}' (choose one of: {', '.join(STYLES)})")
 
 
-def composite(
-    photo: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray, small: np.ndarray | None = None
-) -> np.ndarray:
-    """Guest over backdrop; soft edges have the old background's colour removed (no halo in hair).
+def _spread(img: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """The image averaged over where weight is high and spread outwards (normalised convolution)."""
+    num = cv2.GaussianBlur(img * weight[..., None], (0, 0), sigma)
+    den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
+    return num / np.maximum(den, 1e-3)
 
-    Only the soft edge (a few per cent of the pixels) needs un-mixing, F = (I − (1 − α)·B_old) / α,
-    with B_old the photo's own background spread inwards by a normalised blur at quarter resolution;
-    everything else is one vectorised blend. `small` is the photo at quarter size, if the caller has it.
+
+def estimate_foreground(photo: np.ndarray, alpha: np.ndarray, small: np.ndarray | None = None) -> np.ndarray:
+    """The guest's own colours (BGR uint8): soft edges with the old background's colour removed (despill).
+
+    Only the soft edge (a few per cent of the pixels) needs it. There F = (I − (1 − α)·B_old) / α, with
+    B_old the photo's background next to the pixel; where α is small that division amplifies noise, so
+    F leans towards the guest's own colour next to the pixel instead. Both neighbours are spread inwards
+    by normalised blurs at quarter resolution. On keyed studio composites this halves the colour error
+    left by the plain division (bench/matting.py, "foreground_error"), at a few ms.
+
+    Args:
+        photo: the photo, BGR uint8.
+        alpha: its matte, float32 0..1.
+        small: the photo at quarter size, if the caller has it.
     """
     h, w = alpha.shape
     flat_alpha = alpha.reshape(-1)
     idx = np.flatnonzero((flat_alpha > 0.02) & (flat_alpha < 0.97))
-    fg = photo
-    if idx.size:
-        q = 4
-        sw, sh = max(4, w // q), max(4, h // q)
-        small_f = (small if small is not None and small.shape[:2] == (sh, sw)
-                   else downscale(photo, (sw, sh))).astype(np.float32)
-        weight = cv2.resize((alpha < 0.35).astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
-        sigma = max(0.5, max(h, w) / 60.0 / q)
-        num = cv2.GaussianBlur(small_f * weight[..., None], (0, 0), sigma)
-        den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
-        old_small = num / np.maximum(den, 1e-3)
-        ys, xs = np.divmod(idx, w)
-        old = old_small[np.minimum(ys // q, sh - 1), np.minimum(xs // q, sw - 1)]
-        a = flat_alpha[idx][:, None]
-        src = photo.reshape(-1, 3)[idx].astype(np.float32)
-        un_mixed = (src - (1.0 - a) * old) / np.maximum(a, 0.08)
-        fg = photo.copy()
-        fg.reshape(-1, 3)[idx] = np.clip(un_mixed + 0.5, 0, 255).astype(np.uint8)
+    if not idx.size:
+        return photo
+    q = 4
+    sw, sh = max(4, w // q), max(4, h // q)
+    small_f = (small if small is not None and small.shape[:2] == (sh, sw)
+               else downscale(photo, (sw, sh))).astype(np.float32)
+    a_small = cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA)
+    old_small = _spread(small_f, (a_small < 0.35).astype(np.float32), max(0.5, max(h, w) / 60.0 / q))
+    own_small = _spread(small_f, (a_small > 0.9).astype(np.float32), max(0.5, max(h, w) / 120.0 / q))
+    ys, xs = np.divmod(idx, w)
+    ys, xs = np.minimum(ys // q, sh - 1), np.minimum(xs // q, sw - 1)
+    a = flat_alpha[idx][:, None]
+    src = photo.reshape(-1, 3)[idx].astype(np.float32)
+    un_mixed = np.clip((src - (1.0 - a) * old_small[ys, xs]) / np.maximum(a, 0.05), 0.0, 255.0)
+    t = np.clip((a - 0.15) * (1.0 / 0.45), 0.0, 1.0)
+    fg = photo.copy()
+    fg.reshape(-1, 3)[idx] = (t * un_mixed + (1.0 - t) * own_small[ys, xs] + 0.5).astype(np.uint8)
+    return fg
+
+
+def composite(
+    photo: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray, small: np.ndarray | None = None
+) -> np.ndarray:
+    """Guest over backdrop, with the guest's soft edges un-mixed from the old background (no halo in hair).
+
+    `small` is the photo at quarter size, if the caller has it.
+    """
+    fg = estimate_foreground(photo, alpha, small)
     return cv2.blendLinear(fg, backdrop, alpha, 1.0 - alpha)

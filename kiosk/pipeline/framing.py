@@ -30,6 +30,7 @@ class Assessment:
     message: str
     notes: list[str] = field(default_factory=list)
     yaw_deg: float = 0.0
+    others: tuple[Face, ...] = ()  # the other faces detected, so their people can be left out of the matte
 
 
 def choose_guest(faces: list[Face], width: int, height: int) -> tuple[Face | None, list[str]]:
@@ -81,6 +82,7 @@ def assess(
         max_yaw_deg: largest usable head turn, degrees.
     """
     face, notes = choose_guest(faces, width, height)
+    others = tuple(f for f in faces if f is not face)
     if face is None:
         return Assessment(None, FaceProblem.NONE_FOUND,
                           "no face found: face the camera with your whole face visible", notes)
@@ -103,16 +105,17 @@ def assess(
     if cut or not eyes_inside:
         side = " and ".join(cut) or "frame"
         return Assessment(face, FaceProblem.CUT_OFF,
-                          f"the face is cut off by the {side} edge of the photo: step into the middle", notes, yaw)
+                          f"the face is cut off by the {side} edge of the photo: step into the middle",
+                          notes, yaw, others)
     if face.h < min_face_px:
         return Assessment(face, FaceProblem.TOO_SMALL,
                           f"the face is too small ({face.h:.0f} px tall, needs {min_face_px:.0f}): "
-                          "come closer or use a larger photo", notes, yaw)
+                          "come closer or use a larger photo", notes, yaw, others)
     if abs(yaw) > max_yaw_deg:
         return Assessment(face, FaceProblem.TURNED_AWAY,
                           f"the face is turned away from the camera (about {abs(yaw):.0f}°): look at the lens",
-                          notes, yaw)
-    return Assessment(face, None, "ok", notes, yaw)
+                          notes, yaw, others)
+    return Assessment(face, None, "ok", notes, yaw, others)
 
 
 def _dark_centroid(bgr: np.ndarray, point: tuple[float, float], iod: float) -> tuple[float, float] | None:

@@ -24,6 +24,8 @@ from kiosk.pipeline.skin import face_roi, skin_mask
 from models.store import ModelStore
 from models.vision import Face, FaceDetector, SelfieSegmenter, downscale
 
+MATTE_SIDE = 1600  # longest side the input-frame matte is computed at, px
+
 
 @dataclass
 class StudioResult:
@@ -205,7 +207,8 @@ class StudioPipeline:
             quarter = downscale(half, (cw_ // 4, ch_ // 4))
             # The matte does not depend on light or retouch (nor they on it): it runs on the second
             # core while this thread does them. OpenCV, numpy and MediaPipe release the GIL.
-            matte_job = self._pool().submit(self._matte, cell, valid, half, quarter, timer)
+            others = [compose.transform_face(f, matrix) for f in analysis.others]
+            matte_job = self._pool().submit(self._matte, cell, valid, half, quarter, timer, out_face, others)
             with timer.stage("light"):
                 roi = face_roi(out_face, cell.shape, grow=retouch.ROI_GROW)
                 skin = skin_mask(cell, out_face, roi)
@@ -240,11 +243,34 @@ class StudioPipeline:
                             notes, timer.ms, corr, retouch_de)
 
     def _matte(
-        self, cell: np.ndarray, valid: np.ndarray | None, half: np.ndarray, quarter: np.ndarray, timer: _Timer
+        self, cell: np.ndarray, valid: np.ndarray | None, half: np.ndarray, quarter: np.ndarray, timer: _Timer,
+        face: Face, others: list[Face],
     ) -> np.ndarray:
         with timer.stage("matte"):
             coarse = self.segmenter().segment(quarter)
-            return refine_matte(cell, coarse, valid, pyramid=(half, quarter))
+            return refine_matte(cell, coarse, valid, pyramid=(half, quarter), face=face, others=others)
+
+    def matte(self, bgr: np.ndarray, analysis: Assessment | None = None) -> np.ndarray:
+        """The guest's matte in the photo's own frame: float32 0..1, the photo's size.
+
+        Args:
+            bgr: the photo, BGR uint8 (already calibrated if `analysis` is given).
+            analysis: a previous `analyse()` of the same photo, to skip detection.
+        """
+        with self._lock:
+            if analysis is None:
+                analysis = self.analyse(self.prepare(bgr))
+            assert analysis.face is not None  # analyse() raised otherwise
+            h, w = bgr.shape[:2]
+            # The segmenter sees at most 512 px; the filter works on a copy of at most MATTE_SIDE px
+            # and its alpha is upsampled (a 9 MP matte costs no more than a cell's).
+            s = min(1.0, MATTE_SIDE / max(h, w))
+            work = downscale(bgr, (round(w * s), round(h * s))) if s < 1.0 else bgr
+            face = analysis.face.scaled(s)
+            others = [f.scaled(s) for f in analysis.others]
+            coarse = self.segmenter().segment(work)
+            alpha = refine_matte(work, coarse, face=face, others=others)
+        return cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR) if s < 1.0 else alpha
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
