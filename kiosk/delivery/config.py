@@ -129,8 +129,6 @@ class DownloadConfig(ConfigSection):
             raise ValueError(
                 "with tls_cert_file, set public_url = \"https://HOST:PORT\" naming the certificate's host"
             )
-        if self.max_connections_per_client > self.max_connections:
-            raise ValueError("max_connections_per_client is larger than max_connections")
         return self
 
     @property

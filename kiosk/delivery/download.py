@@ -1,31 +1,39 @@
-"""QR download to the guest's phone: a small local HTTP server that reads only from the session store.
+"""QR download to the guest's phone: a small local HTTP(S) server that reads only from the session store.
 
 Use::
 
     server = DownloadServer(store, cfg.delivery.download).start()
-    link = server.publish(session.id, {"studio-grey.jpg": jpeg, "white.jpg": jpeg2})
-    png = qr_png(link.url)            # for the delivery screen
-    print(qr_terminal(link.url))      # for `kiosk share`
+    link, url = server.publish(session.id, {"studio-grey.jpg": jpeg, "white.jpg": jpeg2})
+    png = qr_png(url)                 # for the delivery screen
+    print(qr_terminal(url))           # for `kiosk share`
+    terms = server.terms()            # what the guest's screen says: minutes, downloads, who may use it
     ...
     server.stop()
 
 Each published link is a capability: ``/d/<token>`` where the token is 192 random bits
 (``secrets.token_urlsafe(24)``). The store keeps, under the session's ``download`` files, a copy of each
-variant (``f-<name>``), its thumbnail (``t-<name>``) and ``link.json`` (the token's sha256, expiry, download
-count: no guest data), so a link survives a restart and retention deletes the copies when it expires.
+variant (``f-<name>``), its thumbnail (``t-<name>``) and ``link.json`` (the token's sha256, expiry, counts,
+mode and, for a first-device link, the sha256 of that phone's cookie: no guest data), so a link survives a
+restart and retention deletes the copies when it expires.
 
 URL grammar (anything else is 400/404; percent-escapes and query strings are refused outright, so
 ``..%2f`` never reaches a file lookup):
 
-    GET|HEAD /d/<token>            mobile page: thumbnails and a download button per variant
-    GET|HEAD /d/<token>/t/<name>   a thumbnail (not counted)
+    GET|HEAD /d/<token>            mobile page: thumbnails and a download button per variant (a view)
+    GET|HEAD /d/<token>/t/<name>   a thumbnail (a view)
     GET|HEAD /d/<token>/f/<name>   a variant as an attachment (GET counts towards `max_downloads`)
 
-Defences: listens only on the configured addresses; request line ≤ 2 KiB, headers ≤ 8 KiB and ≤ 40
-lines; a whole request must arrive within `request_timeout_s` (a reaper thread cuts slow clients); at most
-`max_connections` at once; a token bucket per client IP (`rate_per_minute`, then 429); GET/HEAD only (405);
-every response carries no-store caching, a strict CSP, nosniff, no-referrer and DENY framing; logs never
-contain tokens, paths or client addresses.
+A link ends when it expires (`link_minutes`, on the monotonic clock in-process), after `max_downloads` file
+downloads or `max_views` page and thumbnail loads. Per link (`link_mode`): any device; only the first device
+(a cookie set on its first request; others get 403); or only the first download. Every change of a link's
+counts happens under that link's lock and is written to link.json before the reply, so two concurrent
+last downloads cannot bring a spent link back.
+
+Transport: :mod:`kiosk.delivery.http_listener` (connection caps per client with slots kept for new
+clients, first-byte and head deadlines, rate limit at accept, size limits, GET/HEAD only), optionally
+HTTPS with the operator's certificate (`tls_cert_file`, `tls_key_file`, `public_url`). Every response
+carries no-store caching, a strict CSP, nosniff, no-referrer and DENY framing; logs never contain tokens,
+paths or client addresses.
 """
 
 from __future__ import annotations
@@ -33,24 +41,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import http.client
 import io
 import json
 import logging
 import re
 import secrets
 import socket
-import socketserver
+import ssl
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from kiosk.delivery.config import DownloadConfig
+from kiosk.delivery.http_listener import Limits, Listener, Request, Response
 from kiosk.errors import InputError
 from kiosk.session.journal import SessionNotFound
 from kiosk.session.store import FILE_NAME_RE, SessionStore, Step
@@ -61,11 +66,10 @@ TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
 PATH_RE = re.compile(
     r"^/d/(?P<token>[A-Za-z0-9_-]{32})(?:/|/(?P<what>[ft])/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,99}))?$"
 )
-MAX_REQUEST_LINE = 2048
-MAX_HEADER_BYTES = 8192
-MAX_HEADER_LINES = 40
 THUMB_PX = 360
 LINK_FILE = "link.json"
+DEVICE_COOKIE = "kiosk_device"
+_COOKIE_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
 _TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 
 _STYLE = (
@@ -129,18 +133,46 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
+class LinkTerms:
+    """What a new link allows, for the guest's screen.
+
+    It works `minutes` minutes and `downloads` times; `mode` says who may use it (any_device, first_device,
+    first_download); `views` bounds page and thumbnail loads.
+    """
+
+    minutes: int
+    downloads: int
+    views: int
+    mode: str
+
+
+def link_terms(cfg: DownloadConfig) -> LinkTerms:
+    """The terms every new link of this configuration gets."""
+    downloads = 1 if cfg.link_mode == "first_download" else cfg.max_downloads
+    return LinkTerms(max(1, round(cfg.link_minutes)), downloads, cfg.max_views, cfg.link_mode)
+
+
+@dataclass(eq=False)
 class Link:
     """One published download link (in memory; persisted as link.json in the session's download files)."""
 
     session_id: str
     token_sha256: str
-    expires_at: float
+    expires_at: float  # wall clock, for restarts only
     max_downloads: int
     downloads: int
     variants: tuple[str, ...]
     url: str = ""
     lang: str = "en"
+    mode: str = "any_device"
+    views: int = 0
+    max_views: int = 30
+    device_sha256: str | None = None
+    valid_s: float = 0.0  # the link's whole life, s: a restart never trusts the wall clock for more
+    expires_mono: float = 0.0  # monotonic deadline in this process
+    dead: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def to_json(self) -> bytes:
         """The persisted form (no token, no guest data)."""
@@ -148,12 +180,44 @@ class Link:
             {
                 "token_sha256": self.token_sha256,
                 "expires_at": self.expires_at,
+                "valid_s": self.valid_s,
                 "max_downloads": self.max_downloads,
                 "downloads": self.downloads,
+                "max_views": self.max_views,
+                "views": self.views,
+                "mode": self.mode,
+                "device_sha256": self.device_sha256,
                 "variants": list(self.variants),
                 "lang": self.lang,
             }
         ).encode()
+
+    @classmethod
+    def from_json(cls, session_id: str, data: bytes) -> Link:
+        """Parse link.json (ValueError, KeyError or TypeError when damaged)."""
+        d = json.loads(data)
+        link = cls(
+            session_id,
+            str(d["token_sha256"]),
+            float(d["expires_at"]),
+            int(d["max_downloads"]),
+            int(d["downloads"]),
+            tuple(str(v) for v in d["variants"]),
+            lang=str(d.get("lang", "en")) if d.get("lang") in PAGE_TEXT else "en",
+            mode=str(d.get("mode", "any_device")),
+            views=int(d.get("views", 0)),
+            max_views=int(d.get("max_views", 30)),
+            device_sha256=str(d["device_sha256"]) if d.get("device_sha256") else None,
+            valid_s=float(d.get("valid_s", 0.0)),
+        )
+        if link.mode not in ("any_device", "first_device", "first_download") or not TOKEN_HEX.fullmatch(
+            link.token_sha256
+        ):
+            raise ValueError("bad mode or token hash")
+        return link
+
+
+TOKEN_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _sniff_type(data: bytes) -> str:
@@ -172,17 +236,31 @@ def _hash_token(token: str) -> str:
 
 
 def make_thumbnail(data: bytes, px: int = THUMB_PX) -> bytes:
-    """A JPEG thumbnail whose longer side is px (raises InputError on an undecodable image)."""
-    from PIL import Image, UnidentifiedImageError
+    """A JPEG thumbnail whose longer side is px (raises InputError on an image the kiosk will not decode).
 
+    The decoder is the kiosk's own (allow-listed formats, size and byte budget); a JPEG is decoded at a
+    reduced DCT scale, so a large photo never needs its full size in memory.
+    """
+    from PIL import Image
+
+    from kiosk.pipeline.imageio import check_image, open_image
+
+    im = open_image(data, "the image", ("JPEG", "PNG", "WEBP"))
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.thumbnail((px, px))
-            out = io.BytesIO()
-            im.convert("RGB").save(out, "JPEG", quality=80)
-            return out.getvalue()
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+        scale = 1.0
+        if im.format == "JPEG":
+            scale = max(1 / 8, min(1.0, 2 * px / max(im.size)))
+        check_image(im, "the image", scale=scale)
+        if im.format == "JPEG":
+            im.draft("RGB", (max(1, int(im.size[0] * scale)), max(1, int(im.size[1] * scale))))
+        im.thumbnail((px, px))
+        out = io.BytesIO()
+        im.convert("RGB").save(out, "JPEG", quality=80)
+        return out.getvalue()
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
         raise InputError(f"cannot make a thumbnail: not a readable image ({err})") from err
+    finally:
+        im.close()
 
 
 def qr_png(url: str, scale: int = 8) -> bytes:
@@ -212,222 +290,28 @@ def qr_terminal(url: str) -> str:
     return "\n".join(lines)
 
 
-class _TooLarge(http.client.LineTooLong):
-    """Request head over the byte budget: parse_request answers it with 431."""
+def _tls_context(cfg: DownloadConfig) -> ssl.SSLContext | None:
+    if cfg.tls_cert_file is None or cfg.tls_key_file is None:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(str(cfg.tls_cert_file), str(cfg.tls_key_file))
+    except (OSError, ssl.SSLError) as err:
+        why = getattr(err, "strerror", None) or getattr(err, "reason", None) or str(err)
+        raise InputError(
+            f"delivery.download.tls_cert_file/tls_key_file: cannot load the certificate and key ({why}); "
+            "give a PEM certificate chain and its matching PEM private key"
+        ) from err
+    return ctx
 
 
-class _CappedReader:
-    """Wraps the socket's reader for the request head: a byte budget across all lines."""
-
-    def __init__(self, raw: Any, budget: int) -> None:
-        self.raw = raw
-        self.budget = budget
-
-    def readline(self, size: int = -1) -> bytes:
-        limit = self.budget + 1 if size < 0 else min(size, self.budget + 1)
-        line = self.raw.readline(limit)
-        self.budget -= len(line)
-        if self.budget < 0:
-            raise _TooLarge("header")
-        return line
-
-    def read(self, size: int = -1) -> bytes:
-        return b""  # GET and HEAD carry no body; we never read one
-
-    def close(self) -> None:
-        self.raw.close()
-
-
-class _RateLimiter:
-    """A token bucket per client address, bounded in memory (oldest clients are forgotten)."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float], max_clients: int = 4096) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = float(per_minute)
-        self.clock = clock
-        self.max_clients = max_clients
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def allow(self, client: str) -> float:
-        """0 when the request may go ahead, else the seconds to wait."""
-        now = self.clock()
-        with self._lock:
-            tokens, last = self._buckets.pop(client, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            wait = 0.0
-            if tokens >= 1.0:
-                tokens -= 1.0
-            else:
-                wait = (1.0 - tokens) / self.rate
-            self._buckets[client] = (tokens, now)
-            while len(self._buckets) > self.max_clients:
-                self._buckets.popitem(last=False)
-        return wait
-
-
-class _Reaper:
-    """Cuts connections whose request head has not arrived by its deadline (slowloris)."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.clock = clock
-        self._watch: dict[socket.socket, float] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="download-reaper", daemon=True)
-
-    def start(self) -> _Reaper:
-        self._thread.start()
-        return self
-
-    def watch(self, sock: socket.socket, deadline: float) -> None:
-        with self._lock:
-            self._watch[sock] = deadline
-
-    def unwatch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._watch.pop(sock, None)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(2.0)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            now = self.clock()
-            with self._lock:
-                late = [s for s, d in self._watch.items() if d <= now]
-                for s in late:
-                    del self._watch[s]
-            for s in late:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    continue  # already closed by its handler
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
-    server_version = "kiosk"
-    sys_version = ""
-
-    def version_string(self) -> str:
-        """The Server header: no software versions."""
-        return "kiosk"
-
-    protocol_version = "HTTP/1.0"
-
-    def handle(self) -> None:
-        app = self.server.app
-        app.reaper.watch(self.connection, app.mono() + app.cfg.request_timeout_s)
-        try:
-            self.handle_one_request()
-        except OSError:
-            self.close_connection = True  # the client vanished or the reaper cut it
-        finally:
-            app.reaper.unwatch(self.connection)
-
-    def handle_one_request(self) -> None:
-        self.close_connection = True
-        self.command, self.request_version, self.requestline = "", "HTTP/1.0", ""
-        self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
-        if not self.raw_requestline:
-            return
-        if len(self.raw_requestline) > MAX_REQUEST_LINE:
-            self._reply(414, "Request too long.")
-            return
-        raw = self.rfile
-        self.rfile = _CappedReader(raw, MAX_HEADER_BYTES)  # type: ignore[assignment]  # reason: duck-typed reader
-        try:
-            ok = self.parse_request()
-        finally:
-            self.rfile = raw
-        if not ok:
-            return
-        if len(self.headers) > MAX_HEADER_LINES:
-            self._reply(431, "Too many headers.")
-            return
-        self.server.app.reaper.unwatch(self.connection)
-        wait = self.server.app.limiter.allow(self.client_address[0])
-        if wait > 0:
-            self._reply(429, "Too many requests: wait a moment.", {"Retry-After": str(int(wait) + 1)})
-            return
-        if self.command not in ("GET", "HEAD"):
-            self._reply(405, "Only GET and HEAD are served.", {"Allow": "GET, HEAD"})
-            return
-        self.server.app.serve(self)
-        self.wfile.flush()
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """Answer protocol errors found by http.server with our minimal, header-hardened page."""
-        self._reply(code, "Bad request." if code < 500 else "Server error.")
-
-    def _reply(
-        self,
-        status: int,
-        text: str,
-        headers: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        ctype: str = "text/plain; charset=utf-8",
-    ) -> None:
-        payload = text.encode() + b"\n" if body is None else body
-        self.close_connection = True
-        self.request_version = "HTTP/1.0"  # never answer in HTTP/0.9 (no status line, no headers)
-        try:
-            self.send_response(status)
-            for k, v in {**SECURITY_HEADERS, **(headers or {})}.items():
-                self.send_header(k, v)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
-        except OSError:
-            return  # the client went away mid-reply
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.debug("download %s %s", self.command or "-", code)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # http.server's own lines carry paths (tokens) and addresses
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def __init__(self, address: tuple[str, int], app: DownloadServer, family: socket.AddressFamily) -> None:
-        self.address_family = family
-        self.app = app
-        self._slots = threading.BoundedSemaphore(app.cfg.max_connections)
-        # StreamRequestHandler applies `timeout` to every socket read and write of the connection
-        handler = type("_TimedHandler", (_Handler,), {"timeout": app.cfg.request_timeout_s})
-        super().__init__(address, handler)
-
-    def server_bind(self) -> None:
-        # http.server's server_bind resolves our own FQDN (a DNS lookup that can hang offline): skip it
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
+def _cookie(headers: Mapping[str, str], name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        k, sep, v = part.strip().partition("=")
+        if sep and k == name and _COOKIE_RE.fullmatch(v):
+            return v
+    return None
 
 
 class DownloadServer:
@@ -446,57 +330,60 @@ class DownloadServer:
         Args:
             store: the session store (the only source of files).
             cfg: the `[delivery.download]` section.
-            clock: wall-clock seconds for link expiry (persisted across restarts).
-            mono: monotonic seconds for timeouts and rate limiting.
+            clock: wall-clock seconds, only to persist expiry across restarts.
+            mono: monotonic seconds for link expiry in this process (connection deadlines and the rate
+                limit always use time.monotonic).
         """
         self.store = store
         self.cfg = cfg or DownloadConfig()
         self.clock = clock
         self.mono = mono
-        self.limiter = _RateLimiter(self.cfg.rate_per_minute, mono)
-        self.reaper = _Reaper(mono)
-        self._servers: list[_HTTPServer] = []
-        self._threads: list[threading.Thread] = []
+        self._listener: Listener | None = None
+        self._port = 0
         self._links: dict[str, Link] = {}
         self._lock = threading.Lock()
 
     # lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> DownloadServer:
-        """Bind every configured address and serve each in its own thread; reload persisted links."""
+        """Bind every configured address and serve them from one listener; reload persisted links."""
+        tls = _tls_context(self.cfg)
         self._load_links()
-        self.reaper = _Reaper(self.mono).start()
         port = self.cfg.port
+        socks: list[socket.socket] = []
+        addr = self.cfg.bind[0]
         try:
             for addr in self.cfg.bind:
                 family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-                srv = _HTTPServer((addr, port), self, family)
-                self._servers.append(srv)
-                port = port or srv.server_port  # same port on every address when 0 was asked
+                s = socket.socket(family, socket.SOCK_STREAM)
+                socks.append(s)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                s.bind((addr, port))
+                s.listen(128)
+                port = port or s.getsockname()[1]  # same port on every address when 0 was asked
         except OSError as err:
-            self.stop()
+            for s in socks:
+                s.close()
             raise InputError(
                 f"download server cannot listen on {addr}:{port}: {err.strerror}"
                 " (check delivery.download.bind/port: an address of this machine and a free port)"
             ) from err
-        for srv in self._servers:
-            t = threading.Thread(
-                target=srv.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True, name="download-server"
-            )
-            t.start()
-            self._threads.append(t)
-        log.info("download server listening on %d address(es), port %d", len(self._servers), self.port)
+        self._port = port
+        c = self.cfg
+        limits = Limits(c.max_connections, c.max_connections_per_client, c.first_byte_timeout_s,
+                        c.request_timeout_s, c.rate_per_minute)  # fmt: skip
+        # transport deadlines always run on the real monotonic clock (an injected one only moves links)
+        self._listener = Listener(socks, self._handle, limits, tls=tls, extra_headers=SECURITY_HEADERS).start()
+        log.info("download server listening on %d address(es), port %d%s", len(socks), port,
+                 " (https)" if tls else "")  # fmt: skip
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the sockets."""
-        for srv in self._servers:
-            srv.shutdown()
-            srv.server_close()
-        for t in self._threads:
-            t.join(2.0)
-        self._servers.clear()
-        self._threads.clear()
-        self.reaper.stop()
+        """Stop serving and close the sockets (returns within about a second)."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
 
     def __enter__(self) -> DownloadServer:
         return self.start()
@@ -507,7 +394,7 @@ class DownloadServer:
     @property
     def port(self) -> int:
         """The TCP port actually bound."""
-        return self._servers[0].server_port if self._servers else self.cfg.port
+        return self._port if self._listener is not None else self.cfg.port
 
     @property
     def base_url(self) -> str:
@@ -516,7 +403,15 @@ class DownloadServer:
             return self.cfg.public_url
         host = self.cfg.bind[0]
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.cfg.uses_tls else 'http'}://{host}:{self.port}"
+
+    def connections(self) -> int:
+        """Connections held open now (waiting for their request, or being answered)."""
+        return self._listener.connections() if self._listener is not None else 0
+
+    def terms(self) -> LinkTerms:
+        """What a new link allows (for the guest's screen)."""
+        return link_terms(self.cfg)
 
     # links --------------------------------------------------------------------------------------------
     def publish(
@@ -526,30 +421,40 @@ class DownloadServer:
         thumbs: Mapping[str, bytes] | None = None,
         *,
         lang: str = "en",
+        mode: str | None = None,
     ) -> tuple[Link, str]:
         """Copy the variants into the session's download area and return (link, url).
 
         Args:
             session_id: a live session.
             variants: file name → image bytes (JPEG or PNG), in display order.
-            thumbs: optional file name → thumbnail bytes (made with Pillow when absent).
+            thumbs: optional file name → thumbnail bytes (made with the kiosk's decoder when absent).
             lang: language of the phone page (the guest's kiosk language; PAGE_TEXT keys, else English).
+            mode: any_device, first_device or first_download (default: delivery.download.link_mode).
         """
         if not variants:
             raise InputError("nothing to publish: give at least one image")
+        mode = mode or self.cfg.link_mode
+        if mode not in ("any_device", "first_device", "first_download"):
+            raise InputError(f"link mode {mode!r}: use any_device, first_device or first_download")
         for name in variants:
             if not FILE_NAME_RE.fullmatch(name) or len(name) > 98:
                 raise InputError(f"bad variant name {name!r}: letters, digits, '.', '_', '-'")
         token = secrets.token_urlsafe(24)
-        expires = self.clock() + self.cfg.link_minutes * 60.0
+        valid_s = self.cfg.link_minutes * 60.0
+        expires = self.clock() + valid_s
         link = Link(
             session_id,
             _hash_token(token),
             expires,
-            self.cfg.max_downloads,
+            1 if mode == "first_download" else self.cfg.max_downloads,
             0,
             tuple(variants),
             lang=lang if lang in PAGE_TEXT else "en",
+            mode=mode,
+            max_views=self.cfg.max_views,
+            valid_s=valid_s,
+            expires_mono=self.mono() + valid_s,
         )
         for name, data in variants.items():
             thumb = (thumbs or {}).get(name) or make_thumbnail(data)
@@ -606,10 +511,10 @@ class DownloadServer:
     def revoke(self, session_id: str) -> None:
         """Stop offering a session's files now: its links die and its download copies are deleted."""
         with self._lock:
-            dead = [k for k, link in self._links.items() if link.session_id == session_id]
-            links = [self._links.pop(k) for k in dead]
+            links = [link for link in self._links.values() if link.session_id == session_id]
         for link in links:
-            self._expire(link)
+            with link.lock:
+                self._expire(link)
         try:
             for f in self.store.files(session_id, "download"):
                 self.store.remove_file(session_id, "download", f.name)
@@ -618,38 +523,31 @@ class DownloadServer:
 
     def status(self) -> str:
         """One line for the operator."""
-        if not self._servers:
+        if self._listener is None:
             return "phone download off (server not running)"
+        now = self.mono()
         with self._lock:
-            live = sum(1 for link in self._links.values() if link.expires_at > self.clock())
+            live = sum(1 for link in self._links.values() if link.expires_mono > now and not link.dead)
         return f"phone download on {self.base_url} ({live} live links)"
 
     def _load_links(self) -> None:
+        now_wall, now_mono = self.clock(), self.mono()
         for f in self.store.files_of_kind("download"):
             if f.name != LINK_FILE:
                 continue
             try:
-                d = json.loads(f.path.read_bytes())
-                link = Link(
-                    f.session_id,
-                    str(d["token_sha256"]),
-                    float(d["expires_at"]),
-                    int(d["max_downloads"]),
-                    int(d["downloads"]),
-                    tuple(str(v) for v in d["variants"]),
-                    lang=str(d.get("lang", "en")) if d.get("lang") in PAGE_TEXT else "en",
-                )
+                link = Link.from_json(f.session_id, f.path.read_bytes())
             except (OSError, ValueError, KeyError, TypeError) as err:
-                log.warning("ignoring an unreadable download link of session %s: %s", f.session_id, err)
+                log.warning("ignoring an unreadable download link of session %s: %s", f.session_id, type(err).__name__)
                 continue
+            longest = link.valid_s if link.valid_s > 0 else self.cfg.link_minutes * 60.0
+            link.expires_mono = now_mono + max(0.0, min(link.expires_at - now_wall, longest))
             with self._lock:
                 self._links[link.token_sha256] = link
 
-    def _find(self, token: str) -> Link | None:
-        with self._lock:
-            return self._links.get(_hash_token(token))
-
     def _expire(self, link: Link) -> None:
+        """End a link and delete its copies (the caller holds link.lock)."""
+        link.dead = True
         with self._lock:
             self._links.pop(link.token_sha256, None)
         try:
@@ -659,54 +557,69 @@ class DownloadServer:
             return
 
     # serving ------------------------------------------------------------------------------------------
-    def serve(self, req: _Handler) -> None:
-        """Answer one validated GET/HEAD request."""
+    def _handle(self, req: Request) -> Response:
+        """Answer one GET/HEAD request (called on the listener's responder threads)."""
         path = req.path
         if "%" in path or "?" in path or "#" in path or "\\" in path:
-            req._reply(400, "Bad request.")
-            return
+            return Response.text(400, "Bad request.")
         m = PATH_RE.fullmatch(path)
         if m is None:
-            req._reply(404, "Not found.")
-            return
-        link = self._find(m["token"])
+            return Response.text(404, "Not found.")
+        with self._lock:
+            link = self._links.get(_hash_token(m["token"]))
         if link is None:
-            req._reply(404, "This link is not valid.")
-            return
-        if self.clock() >= link.expires_at:
-            self._expire(link)
-            req._reply(410, "This link has expired: the photos were deleted from the kiosk.")
-            return
+            return Response.text(404, "This link is not valid.")
         what, name = m["what"], m["name"]
-        if what is None:
-            self._page(req, link, m["token"])
-            return
-        if name not in link.variants:
-            req._reply(404, "Not found.")
-            return
-        if what == "f" and req.command == "GET":
-            with self._lock:
-                if link.downloads >= link.max_downloads:
-                    spent = True
-                else:
-                    spent = False
+        if what is not None and name not in link.variants:
+            return Response.text(404, "Not found.")
+        counts = req.method == "GET"
+        headers: dict[str, str] = {}
+        with link.lock:  # every change of this link's state, and its persisting, in one critical section
+            if link.dead:
+                return Response.text(404, "This link is not valid.")
+            if self.mono() >= link.expires_mono:
+                self._expire(link)
+                return Response.text(410, "This link has expired: the photos were deleted from the kiosk.")
+            if link.mode == "first_device":
+                cookie = _cookie(req.headers, DEVICE_COOKIE)
+                if link.device_sha256 is None and counts:
+                    cookie = secrets.token_urlsafe(24)
+                    link.device_sha256 = _hash_token(cookie)
+                    left = max(1, int(link.expires_mono - self.mono()))
+                    headers["Set-Cookie"] = (
+                        f"{DEVICE_COOKIE}={cookie}; Path=/d/{m['token']}; Max-Age={left}; HttpOnly; SameSite=Strict"
+                        + ("; Secure" if req.tls else "")
+                    )
+                elif link.device_sha256 is not None and (
+                    cookie is None or not secrets.compare_digest(_hash_token(cookie), link.device_sha256)
+                ):
+                    return Response.text(403, "This link is already open on another phone.")
+            if what == "f":
+                if counts and link.downloads >= link.max_downloads:
+                    return Response.text(410, "The download limit of this link is reached.")
+            elif counts and link.views >= link.max_views:
+                return Response.text(410, "This link was opened too many times.")
+            data = b""
+            if what is not None:
+                try:
+                    data = self.store.read_file(link.session_id, "download", f"{what}-{name}")
+                except SessionNotFound:
+                    self._expire(link)
+                    return Response.text(410, "These photos were deleted from the kiosk.")
+            if counts:
+                if what == "f":
                     link.downloads += 1
-            if spent:
-                req._reply(410, "The download limit of this link is reached.")
-                return
-        try:
-            data = self.store.read_file(link.session_id, "download", f"{what}-{name}")
-        except SessionNotFound:
-            req._reply(410, "These photos were deleted from the kiosk.")
-            return
-        headers = {}
+                else:
+                    link.views += 1
+                self._persist(link)  # before the reply: the bytes are already in memory
+            if what is None:
+                return self._page(link, m["token"], headers)
         if what == "f":
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
-        if what == "f" and req.command == "GET":
-            self._record_download(link)  # before replying: the bytes are already in memory
-        req._reply(200, "", headers, data, _sniff_type(data))
+        return Response(200, data, _sniff_type(data), headers)
 
-    def _record_download(self, link: Link) -> None:
+    def _persist(self, link: Link) -> None:
+        """Write a link's counts (the caller holds link.lock); a spent link is ended instead."""
         if link.downloads >= link.max_downloads:
             log.info("download link of session %s spent; copies deleted", link.session_id)
             self._expire(link)
@@ -718,8 +631,8 @@ class DownloadServer:
         except SessionNotFound:
             self._expire(link)
 
-    def _page(self, req: _Handler, link: Link, token: str) -> None:
-        left_min = max(0, int((link.expires_at - self.clock()) // 60))
+    def _page(self, link: Link, token: str, headers: dict[str, str]) -> Response:
+        left_min = max(0, int((link.expires_mono - self.mono()) // 60))
         left_dl = link.max_downloads - link.downloads
         title, info, button = PAGE_TEXT[link.lang]
         items = []
@@ -739,4 +652,4 @@ class DownloadServer:
             + "".join(items)
             + "</body></html>"
         )
-        req._reply(200, "", None, page.encode(), "text/html; charset=utf-8")
+        return Response(200, page.encode(), "text/html; charset=utf-8", headers)

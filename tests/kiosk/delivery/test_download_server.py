@@ -72,7 +72,7 @@ def env(tmp_path: Path):
         request_timeout_s=1.0,
         link_minutes=30,
     )
-    server = DownloadServer(store, cfg, clock=clock).start()
+    server = DownloadServer(store, cfg, clock=clock, mono=clock).start()
     s = store.create()
     store.advance(s.id, Step.PROCESSED)
     variants = {"studio-grey.jpg": jpeg((120, 120, 120)), "white.jpg": jpeg((250, 250, 250))}
@@ -132,7 +132,7 @@ def test_link_survives_restart_with_its_count(env, tmp_path: Path) -> None:
     assert request(server.port, "GET", f"/d/{token}/f/white.jpg")[0] == 200
     server.stop()
     cfg = server.cfg
-    again = DownloadServer(store, cfg, clock=clock).start()
+    again = DownloadServer(store, cfg, clock=clock, mono=clock).start()
     try:
         assert request(again.port, "GET", f"/d/{token}/f/white.jpg")[0] == 200
         assert request(again.port, "GET", f"/d/{token}/f/white.jpg")[0] == 200
@@ -229,30 +229,6 @@ def test_slowloris_is_cut_within_the_timeout(env) -> None:
         took = time.monotonic() - start
     assert closed, "slow client was never cut"
     assert took < 4.0, f"cut after {took:.1f} s with request_timeout_s=1"
-
-
-def test_connection_cap(tmp_path: Path) -> None:
-    store = SessionStore(tmp_path)
-    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, max_connections=2, request_timeout_s=2.0)
-    with DownloadServer(store, cfg) as server:
-        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
-        deadline = time.monotonic() + 5
-        refused = False
-        while time.monotonic() < deadline and not refused:
-            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
-                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-                refused = s.recv(100) == b""
-        assert refused, "a third concurrent connection was served"
-        for s in idle:
-            s.close()
-        deadline = time.monotonic() + 5
-        status = 0
-        while time.monotonic() < deadline and status != 404:
-            try:
-                status = request(server.port, "GET", "/")[0]
-            except (http.client.RemoteDisconnected, ConnectionError):
-                continue
-        assert status == 404
 
 
 def test_rate_limit(tmp_path: Path) -> None:
@@ -391,7 +367,7 @@ def test_keep_after_session_lets_the_link_outlive_the_session(tmp_path: Path) ->
     clock = Clock()
     store = SessionStore(tmp_path, clock=clock)
     cfg = DownloadConfig(bind=["127.0.0.1"], port=0, keep_after_session=True, link_minutes=30)
-    with DownloadServer(store, cfg, clock=clock) as server:
+    with DownloadServer(store, cfg, clock=clock, mono=clock) as server:
         s = store.create()
         _, url = server.publish(s.id, {"a.jpg": jpeg((5, 5, 5))})
         store.advance(s.id, Step.DELIVERED)
@@ -403,3 +379,280 @@ def test_keep_after_session_lets_the_link_outlive_the_session(tmp_path: Path) ->
         assert store.sessions() == []
         assert request(server.port, "GET", path)[0] in (404, 410)
         server.revoke(s.id)  # the operator's unconditional withdrawal is harmless afterwards
+
+
+# --- hardening: connection caps, deadlines, link state, modes, HTTPS --------------------------------------
+
+
+def from_addr(addr: str, port: int, timeout: float = 10.0) -> socket.socket:
+    """A TCP connection to the server from another loopback source address (another 'guest')."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.bind((addr, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def closed_by_server(s: socket.socket, within_s: float) -> bool:
+    """Whether the server closes s (EOF or reset) within within_s; False when it keeps it open."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.05, min(0.5, deadline - time.monotonic())))
+        try:
+            if s.recv(1024) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return False
+
+
+def get_from(addr: str, port: int, path: str) -> int:
+    with from_addr(addr, port) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        reply = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    return int(reply.split(b" ", 2)[1])
+
+
+def test_half_open_flood_from_one_client_does_not_block_other_guests(tmp_path: Path) -> None:
+    """The review's case: one client holds 40 connections that sent `GET /d/` and nothing more; 25 guests
+    on other addresses still download (was 0 of 25)."""
+    store = SessionStore(tmp_path)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, rate_per_minute=1000, request_timeout_s=60.0,
+                         first_byte_timeout_s=60.0)  # fmt: skip
+    with DownloadServer(store, cfg) as server:
+        links = []
+        for i in range(25):
+            _, url = server.publish(store.create().id, {"a.jpg": jpeg((i, i, i))}, thumbs={"a.jpg": b"t"})
+            links.append(url.rsplit("/", 1)[1])
+        flood = [from_addr("127.0.0.1", server.port) for _ in range(40)]
+        try:
+            for s in flood:
+                s.sendall(b"GET /d/")
+            refused = sum(closed_by_server(s, 10.0) for s in flood[cfg.max_connections_per_client :])
+            assert refused == 40 - cfg.max_connections_per_client, "one client holds more than its share"
+            codes = [get_from(f"127.0.0.{i + 2}", server.port, f"/d/{t}/f/a.jpg") for i, t in enumerate(links)]
+            assert codes == [200] * 25
+        finally:
+            for s in flood:
+                s.close()
+
+
+def test_slots_are_kept_for_clients_that_hold_none(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, max_connections=8, max_connections_per_client=8,
+                         request_timeout_s=60.0, first_byte_timeout_s=60.0)  # fmt: skip
+    with DownloadServer(store, cfg) as server:
+        held = [from_addr("127.0.0.1", server.port) for _ in range(8)]
+        try:
+            closed = [closed_by_server(s, 3.0) for s in held]
+            assert closed.count(False) == 6 and closed[6:] == [True, True], closed  # 8 - 8 // 4 reserved
+            assert get_from("127.0.0.2", server.port, "/") == 404  # a new client still gets in
+        finally:
+            for s in held:
+                s.close()
+
+
+def test_a_silent_connection_is_cut_at_the_first_byte_deadline(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, first_byte_timeout_s=0.5, request_timeout_s=120.0)
+    with DownloadServer(store, cfg) as server, socket.create_connection(("127.0.0.1", server.port)) as s:
+        # cut long before the 120 s request deadline (a wide margin: only the mechanism is tested)
+        assert closed_by_server(s, 60.0)
+
+
+def test_ipv6_clients_are_grouped_by_their_64() -> None:
+    from kiosk.delivery.http_listener import client_group
+
+    assert client_group("2001:db8:1:2:aaaa::1") == client_group("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert client_group("2001:db8:1:3::1") != client_group("2001:db8:1:2::1")
+    assert client_group("::ffff:192.168.4.20") == "192.168.4.20"
+    assert client_group("192.168.4.20") == "192.168.4.20"
+
+
+def test_thumbnails_and_page_loads_are_counted(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, max_views=3, rate_per_minute=1000)
+    with DownloadServer(store, cfg) as server:
+        _, url = server.publish(store.create().id, {"a.jpg": jpeg((1, 1, 1)), "b.jpg": jpeg((2, 2, 2))})
+        t = url.rsplit("/", 1)[1]
+        assert [request(server.port, "GET", p)[0] for p in (f"/d/{t}", f"/d/{t}/t/a.jpg", f"/d/{t}/t/b.jpg")] == [
+            200, 200, 200
+        ]
+        assert request(server.port, "HEAD", f"/d/{t}/t/a.jpg")[0] == 200  # HEAD is not a view
+        assert request(server.port, "GET", f"/d/{t}/t/a.jpg")[0] == 410
+        assert request(server.port, "GET", f"/d/{t}/f/a.jpg")[0] == 200  # the download itself is still there
+
+
+def test_first_device_only(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, link_mode="first_device", rate_per_minute=1000)
+    with DownloadServer(store, cfg) as server:
+        _, url = server.publish(store.create().id, {"a.jpg": jpeg((1, 1, 1))})
+        t = url.rsplit("/", 1)[1]
+        status, headers, _ = request(server.port, "GET", f"/d/{t}")
+        assert status == 200
+        cookie = headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and f"Path=/d/{t}" in cookie
+        pair = cookie.split(";", 1)[0]
+        assert request(server.port, "GET", f"/d/{t}/f/a.jpg")[0] == 403  # another phone
+        forged = pair.split("=")[0] + "=" + "A" * 32
+        assert request(server.port, "GET", f"/d/{t}/f/a.jpg", {"Cookie": forged})[0] == 403
+        assert request(server.port, "GET", f"/d/{t}/f/a.jpg", {"Cookie": pair})[0] == 200
+
+
+def test_first_download_only_and_terms(tmp_path: Path) -> None:
+    from kiosk.delivery.download import link_terms
+
+    store = SessionStore(tmp_path)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, link_mode="first_download", rate_per_minute=1000)
+    terms = link_terms(cfg)
+    assert (terms.downloads, terms.mode) == (1, "first_download")
+    default = link_terms(DownloadConfig())
+    assert default.minutes <= 10 and default.downloads <= 3, "short defaults, stated on the guest's screen"
+    with DownloadServer(store, cfg) as server:
+        s = store.create()
+        _, url = server.publish(s.id, {"a.jpg": jpeg((1, 1, 1)), "b.jpg": jpeg((2, 2, 2))})
+        t = url.rsplit("/", 1)[1]
+        assert request(server.port, "GET", f"/d/{t}/f/a.jpg")[0] == 200
+        assert request(server.port, "GET", f"/d/{t}/f/b.jpg")[0] in (404, 410)
+        assert store.files(s.id, "download") == []
+
+
+def test_concurrent_last_downloads_never_bring_a_spent_link_back(tmp_path: Path) -> None:
+    import threading
+
+    store = SessionStore(tmp_path)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, max_downloads=1, rate_per_minute=10000,
+                         max_connections_per_client=64)  # fmt: skip
+    with DownloadServer(store, cfg) as server:
+        for _ in range(10):
+            s = store.create()
+            _, url = server.publish(s.id, {"a.jpg": jpeg((3, 3, 3))}, thumbs={"a.jpg": b"t"})
+            t = url.rsplit("/", 1)[1]
+            codes: list[int] = []
+            go = threading.Barrier(6)
+
+            def fetch(t: str = t, go: threading.Barrier = go, codes: list[int] = codes) -> None:
+                go.wait()
+                codes.append(request(server.port, "GET", f"/d/{t}/f/a.jpg")[0])
+
+            threads = [threading.Thread(target=fetch) for _ in range(6)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(60)
+            assert sorted(codes)[0] == 200 and codes.count(200) == 1, codes
+            assert store.files(s.id, "download") == [], "link.json was written back after the link ended"
+
+
+def test_link_expiry_runs_on_the_monotonic_clock(tmp_path: Path) -> None:
+    wall, mono = Clock(), Clock()
+    store = SessionStore(tmp_path)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, link_minutes=10)
+    with DownloadServer(store, cfg, clock=wall, mono=mono) as server:
+        _, url = server.publish(store.create().id, {"a.jpg": jpeg((1, 1, 1))})
+        path = "/d/" + url.rsplit("/", 1)[1]
+        wall.t += 86400  # the wall clock jumps (NTP at boot): the link lives on
+        assert request(server.port, "GET", path)[0] == 200
+        wall.t -= 2 * 86400  # and back: nor does it live longer
+        mono.t += 10 * 60
+        assert request(server.port, "GET", path)[0] == 410
+
+
+def test_views_and_device_survive_a_restart(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SessionStore(tmp_path, clock=clock)
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=0, link_mode="first_device", max_views=2, rate_per_minute=1000)
+    server = DownloadServer(store, cfg, clock=clock, mono=clock).start()
+    _, url = server.publish(store.create().id, {"a.jpg": jpeg((1, 1, 1))})
+    t = url.rsplit("/", 1)[1]
+    pair = request(server.port, "GET", f"/d/{t}")[1]["set-cookie"].split(";", 1)[0]
+    server.stop()
+    again = DownloadServer(store, cfg, clock=clock, mono=clock).start()
+    try:
+        assert request(again.port, "GET", f"/d/{t}")[0] == 403  # still bound to the first phone
+        assert request(again.port, "GET", f"/d/{t}", {"Cookie": pair})[0] == 200
+        assert request(again.port, "GET", f"/d/{t}", {"Cookie": pair})[0] == 410  # max_views counted across
+    finally:
+        again.stop()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kiosk.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("kiosk.test"),
+                                                     x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = folder / "kiosk.crt", folder / "kiosk.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    key_file.chmod(0o600)
+    return cert_file, key_file
+
+
+def test_https_with_the_operators_certificate(tmp_path: Path) -> None:
+    import ssl
+
+    from pydantic import ValidationError
+
+    cert, key = _self_signed(tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cfg = DownloadConfig(bind=["127.0.0.1"], port=port, public_url=f"https://127.0.0.1:{port}",
+                         tls_cert_file=cert, tls_key_file=key)  # fmt: skip
+    store = SessionStore(tmp_path / "data")
+    with DownloadServer(store, cfg) as server:
+        _, url = server.publish(store.create().id, {"a.jpg": jpeg((9, 9, 9))})
+        assert url.startswith(f"https://127.0.0.1:{port}/d/")
+        ctx = ssl.create_default_context(cafile=str(cert))
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+        try:
+            conn.request("GET", url.split(str(port), 1)[1])
+            r = conn.getresponse()
+            assert r.status == 200 and b"a.jpg" in r.read()
+        finally:
+            conn.close()
+        # plain HTTP on the HTTPS port gets no page
+        assert b"a.jpg" not in raw(port, f"GET {url.split(str(port), 1)[1]} HTTP/1.0\r\n\r\n".encode(), 10)
+        # a stalled handshake is cut like any silent client
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"\x16\x03\x01")
+            assert closed_by_server(s, 60.0)
+    with pytest.raises(ValidationError, match="public_url"):
+        DownloadConfig(tls_cert_file=cert, tls_key_file=key)
+    key.chmod(0o644)
+    with pytest.raises(ValidationError, match="chmod 600"):
+        DownloadConfig(public_url="https://kiosk.test", tls_cert_file=cert, tls_key_file=key)
+    bad = tmp_path / "bad.key"
+    bad.write_text("not a key")
+    bad.chmod(0o600)
+    from kiosk.errors import InputError
+
+    with pytest.raises(InputError, match="tls_cert_file"):
+        DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0, public_url="https://k.test",
+                                             tls_cert_file=cert, tls_key_file=bad)).start()  # fmt: skip
