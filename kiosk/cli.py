@@ -17,6 +17,7 @@ from kiosk.errors import KioskError
 # `kiosk --help` and argument errors stay instant.
 COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.commands.headshot",
+    "kiosk.commands.matte",
     "kiosk.commands.generate",
     "kiosk.commands.demo",
     "kiosk.commands.run",

@@ -1,4 +1,7 @@
-"""`kiosk headshot INPUT -o OUTPUT [--style NAME] [--format NAME]`: one photo to one studio headshot."""
+"""`kiosk headshot INPUT -o OUTPUT [--style NAME] [--format NAME]`: one photo to one studio headshot.
+
+`--style transparent` writes a PNG whose alpha channel is the guest's matte (badge and ID systems).
+"""
 
 from __future__ import annotations
 
@@ -14,10 +17,11 @@ def register(sub: Any) -> None:
     from kiosk.pipeline.background import STYLES
     from kiosk.pipeline.formats import FORMATS
 
-    p = sub.add_parser("headshot", help="turn a photo into a studio headshot (JPEG)")
+    p = sub.add_parser("headshot", help="turn a photo into a studio headshot (JPEG, or PNG with alpha)")
     p.add_argument("input", help="the photo (JPEG, PNG, …)")
-    p.add_argument("-o", "--output", required=True, help="where to write the headshot (.jpg)")
-    p.add_argument("--style", choices=STYLES, help="backdrop style (default: config pipeline.default_style)")
+    p.add_argument("-o", "--output", required=True, help="where to write the headshot (.jpg; .png for transparent)")
+    p.add_argument("--style", choices=[*STYLES, "transparent"],
+                   help="backdrop style, or transparent for a PNG with alpha (default: config pipeline.default_style)")
     p.add_argument("--format", dest="fmt", choices=list(FORMATS), help="output format (default: config)")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of a line")
     p.set_defaults(func=run)
@@ -25,24 +29,35 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Render the headshot and write it atomically."""
+    import cv2
+
     from calibration.profile import profile_for_config
     from kiosk.config import load_config
     from kiosk.delivery.provenance import encode_delivery
     from kiosk.errors import InputError
     from kiosk.pipeline.imageio import load_image, write_atomic
-    from kiosk.pipeline.studio import StudioPipeline
+    from kiosk.pipeline.studio import TRANSPARENT, StudioPipeline
 
     cfg = load_config(args.config)
-    if not str(args.output).lower().endswith((".jpg", ".jpeg")):
-        raise InputError(f"{args.output}: the output must be a .jpg file")
+    transparent = args.style == TRANSPARENT
+    suffixes = (".png",) if transparent else (".jpg", ".jpeg")
+    if not str(args.output).lower().endswith(suffixes):
+        kind = "a .png file (the transparent style has an alpha channel)" if transparent else "a .jpg file"
+        raise InputError(f"{args.output}: the output must be {kind}")
     photo = load_image(args.input, max_megapixels=cfg.pipeline.max_input_megapixels)
     profile, calibration_notes = profile_for_config(cfg.calibration, cfg.data_dir)
     with StudioPipeline(cfg.models_dir, cfg.pipeline, profile=profile) as pipe:
         result = pipe.headshot(photo.bgr, style=args.style, fmt=args.fmt)
-    # XMP disclosure always; a signed C2PA manifest too when [delivery.provenance] names a key.
-    about = f"Studio headshot ({result.spec.name}, {result.style}) by Headshot Kiosk"
-    data = encode_delivery(result.image, "edited", cfg.delivery.provenance, cfg.pipeline.jpeg_quality,
-                           description=about, title=Path(args.output).name)
+    if transparent:
+        ok, buf = cv2.imencode(".png", result.bgra())
+        if not ok:
+            raise RuntimeError("PNG encoding failed")
+        data = buf.tobytes()
+    else:
+        # XMP disclosure always; a signed C2PA manifest too when [delivery.provenance] names a key.
+        about = f"Studio headshot ({result.spec.name}, {result.style}) by Headshot Kiosk"
+        data = encode_delivery(result.image, "edited", cfg.delivery.provenance, cfg.pipeline.jpeg_quality,
+                               description=about, title=Path(args.output).name)
     try:
         out = write_atomic(args.output, data)
     except OSError as err:

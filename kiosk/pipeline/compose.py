@@ -10,46 +10,70 @@ import numpy as np
 from kiosk.pipeline.formats import FormatSpec
 from models.vision import Face
 
-MAX_FILL_ZOOM = 1.5
+OVERLAP = 2.0  # px the photo is made to reach past the cell's edge, so a filled edge is never a sliver short
+FADE = 0.06  # length of the studio fade where the photo ends inside the cell, fraction of cell height
 
 
 def headshot_transform(face: Face, spec: FormatSpec, photo_size: tuple[int, int] | None = None) -> np.ndarray:
     """2×3 affine matrix mapping photo pixels to cell pixels by the format's rule.
 
-    Where the photo would end inside the cell (at the sides or the bottom), the head is enlarged
-    about the eye point, up to MAX_FILL_ZOOM × the rule's size, so the guest's shoulders fill the frame;
-    the eye line stays where the rule puts it.
+    Where the photo would end inside the cell, the rule's tolerance is used first: the eye line moves
+    down (up to spec.eye_line_tolerance), which lowers the photo's bottom edge, then the head is enlarged
+    about the eye point (up to spec.max_zoom) so the guest's shoulders fill the frame. What is still
+    missing is ended by a studio fade (see warp_to_cell).
     """
-    matrix = _rule_transform(face, spec, 1.0)
+    matrix = _rule_transform(face, spec, 1.0, 0.0)
     if photo_size is None:
         return matrix
-    zoom = _fill_zoom(matrix, spec, photo_size)
-    return _rule_transform(face, spec, zoom) if zoom > 1.0 else matrix
+    ch = spec.cell[1]
+    shift = min(_bottom_gap(matrix, spec, photo_size), spec.eye_line_tolerance * ch)
+    if shift > 0.0:
+        matrix = _rule_transform(face, spec, 1.0, shift)
+    zoom = _fill_zoom(matrix, spec, photo_size, shift)
+    return _rule_transform(face, spec, zoom, shift) if zoom > 1.0 else matrix
 
 
-def _fill_zoom(matrix: np.ndarray, spec: FormatSpec, photo_size: tuple[int, int]) -> float:
-    cw, ch = spec.cell
+def _corners(matrix: np.ndarray, photo_size: tuple[int, int]) -> np.ndarray:
     pw, ph = photo_size
-    corners = np.array([[0, 0, 1], [pw, 0, 1], [0, ph, 1], [pw, ph, 1]], np.float64) @ matrix.T
-    tx, ty = cw / 2.0, spec.eye_line * ch
+    return np.array([[0, 0, 1], [pw, 0, 1], [0, ph, 1], [pw, ph, 1]], np.float64) @ matrix.T
+
+
+def _bottom_edge(matrix: np.ndarray, photo_size: tuple[int, int], cell_width: int) -> float:
+    """The highest point (cell px) of the photo's bottom edge across the cell.
+
+    A tilted photo's edge leaves its gap on one side, which the fill and the fade must both see.
+    """
+    _tl, _tr, bl, br = _corners(matrix, photo_size)[:, :2]
+    return min(_edge_at(bl, br, 1, 0.0), _edge_at(bl, br, 1, float(cell_width)))
+
+
+def _bottom_gap(matrix: np.ndarray, spec: FormatSpec, photo_size: tuple[int, int]) -> float:
+    return max(0.0, spec.cell[1] + OVERLAP - _bottom_edge(matrix, photo_size, spec.cell[0]))
+
+
+def _fill_zoom(matrix: np.ndarray, spec: FormatSpec, photo_size: tuple[int, int], shift: float) -> float:
+    cw, ch = spec.cell
+    corners = _corners(matrix, photo_size)
+    tx, ty = cw / 2.0, spec.eye_line * ch + shift
     need = 1.0
-    left, right, bottom = corners[:, 0].min(), corners[:, 0].max(), corners[:, 1].max()
-    if left > 0 and tx - left > 1:
-        need = max(need, tx / (tx - left))
-    if right < cw and right - tx > 1:
-        need = max(need, (cw - tx) / (right - tx))
-    if bottom < ch and bottom - ty > 1:
-        need = max(need, (ch - ty) / (bottom - ty))
-    return min(need, MAX_FILL_ZOOM)
+    left, right = corners[:, 0].min(), corners[:, 0].max()
+    bottom = _bottom_edge(matrix, photo_size, cw)
+    if left > -OVERLAP and tx - left > 1:
+        need = max(need, (tx + OVERLAP) / (tx - left))
+    if right < cw + OVERLAP and right - tx > 1:
+        need = max(need, (cw + OVERLAP - tx) / (right - tx))
+    if bottom < ch + OVERLAP and bottom - ty > 1:
+        need = max(need, (ch + OVERLAP - ty) / (bottom - ty))
+    return min(need, spec.max_zoom)
 
 
-def _rule_transform(face: Face, spec: FormatSpec, zoom: float) -> np.ndarray:
+def _rule_transform(face: Face, spec: FormatSpec, zoom: float, shift: float) -> np.ndarray:
     cw, ch = spec.cell
     scale = zoom * spec.face_height * ch / max(face.h, 1.0)
     theta = math.radians(face.roll_deg)
     cos_t, sin_t = math.cos(theta) * scale, math.sin(theta) * scale
     ex, ey = face.eye_center
-    tx, ty = cw / 2.0, spec.eye_line * ch
+    tx, ty = cw / 2.0, spec.eye_line * ch + shift
     # Rotate by -roll about the eye centre, scale, then move the eye centre to its target.
     return np.array(
         [[cos_t, sin_t, tx - cos_t * ex - sin_t * ey],
@@ -100,20 +124,61 @@ def warp_to_cell(
               and corners[:, 0].max() <= pw and corners[:, 1].max() <= ph)
     if inside:
         return out, None
-    # Validity at quarter resolution is plenty: it only drives a soft fade where the photo ends.
+    # Sides and top: a soft fade just inside the photo's edge (the matte hides what is past it there).
+    # The bottom gets the deliberate studio fade instead, so the side validity treats the photo as
+    # running on downwards. Quarter resolution is plenty for either.
     q = 4
     sh, sw = max(1, src.shape[0] // q), max(1, src.shape[1] // q)
     mq = np.empty_like(m)
     mq[:, 0] = m[:, 0] * (src.shape[1] / sw) / q
     mq[:, 1] = m[:, 1] * (src.shape[0] / sh) / q
     mq[:, 2] = m[:, 2] / q
-    valid = cv2.warpAffine(np.full((sh, sw), 255, np.uint8), mq, (max(1, cw // q), max(1, ch // q)),
+    sides = cv2.warpAffine(np.full((4 * sh, sw), 255, np.uint8), mq, (max(1, cw // q), max(1, ch // q)),
                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     fade = max(2, round(0.035 * ch / q))
-    valid = cv2.erode(valid, np.ones((fade, fade), np.uint8))
-    valid = cv2.GaussianBlur(valid, (0, 0), fade / 2.0)
-    full = cv2.resize(valid, size, interpolation=cv2.INTER_LINEAR)
-    return out, full.astype(np.float32) * (1.0 / 255.0)
+    sides = cv2.erode(sides, np.ones((fade, fade), np.uint8))
+    sides = cv2.GaussianBlur(sides, (0, 0), fade / 2.0)
+    valid = cv2.resize(sides, size, interpolation=cv2.INTER_LINEAR).astype(np.float32) * (1.0 / 255.0)
+    bottom = studio_fade(matrix, (pw, ph), size)
+    if bottom is not None:
+        valid = valid * bottom
+    return out, (valid if float(valid.min()) < 1.0 else None)
+
+
+def _edge_at(p: np.ndarray, q: np.ndarray, axis: int, at: float) -> float:
+    """Where the line through p and q crosses `at` on the other axis (axis 1: y for a given x)."""
+    other = 1 - axis
+    d = q[other] - p[other]
+    if abs(d) < 1e-9:
+        return float(p[axis])
+    return float(p[axis] + (at - p[other]) * (q[axis] - p[axis]) / d)
+
+
+def studio_fade(matrix: np.ndarray, photo_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray | None:
+    """A straight, even fade (float32 0..1) that ends the body above the photo's bottom edge; None if not needed.
+
+    Where that edge is inside the cell, the fade reaches 0 before it, so the replicated last rows never
+    show (no smear). The fade is level with the cell (a studio vignette, not a slanted cut), ends at the highest point
+    of the photo's bottom edge within the cell, and is FADE × cell height long.
+
+    Args:
+        matrix: photo px -> cell px.
+        photo_size: (width, height) of the photo, px.
+        size: (width, height) of the cell, px.
+    """
+    cw, ch = size
+    bottom = _bottom_edge(matrix, photo_size, cw)
+    if bottom >= ch - 0.5:
+        return None
+    margin = 1.5  # px kept clear of the edge: bilinear sampling there already mixes in replicated rows
+    ys = np.arange(ch, dtype=np.float32) + 0.5
+    col = _ramp((bottom - margin - ys) / max(4.0, FADE * ch))
+    return np.ascontiguousarray(np.broadcast_to(col[:, None], (ch, cw)))
+
+
+def _ramp(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
 def place_cells(cells: list[np.ndarray], spec: FormatSpec, paper: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 The rule: the guest's eye line is levelled (roll removed), centred horizontally, and placed at
 `eye_line` × cell height from the top; the head is scaled so that the face box (BlazeFace's square box,
-roughly brow to chin) is `face_height` × cell height. A layout repeats the cell `copies` times across a
+roughly brow to chin) is `face_height` × cell height. Where the photo would end inside the cell, the rule
+bends within the format's tolerance: the eye line may sit up to `eye_line_tolerance` × cell height lower
+and the head may be up to `max_zoom` × larger. A layout repeats the cell `copies` times across a
 page of `page` pixels, each cell `cell` pixels, at `dpi`.
 """
 
@@ -23,6 +25,8 @@ class FormatSpec:
     copies: int = 1
     dpi: int = 300
     description: str = ""
+    eye_line_tolerance: float = 0.02  # how much lower the eye line may sit, fraction of cell height
+    max_zoom: float = 1.5  # how much larger the head may be than the rule's size
 
     @property
     def size(self) -> tuple[int, int]:
@@ -47,7 +51,8 @@ FORMATS: dict[str, FormatSpec] = {
                    description="1:1 profile photo, 1080×1080 (LinkedIn asks for at least 400; we deliver 1080)"),
         FormatSpec("portrait", (1200, 1500), eye_line=0.38, face_height=0.27,
                    description="4:5 head-and-shoulders portrait, 1200×1500"),
-        FormatSpec("badge", (600, 800), eye_line=0.42, face_height=0.36,
+        # An ID photo's head size is checked by readers: it may grow by 15 %, not by half.
+        FormatSpec("badge", (600, 800), eye_line=0.42, face_height=0.36, max_zoom=1.15,
                    description="3:4 ID-badge photo, 600×800 (2×2.67 in at 300 dpi)"),
         FormatSpec("print-4x6", (900, 1200), eye_line=0.38, face_height=0.27, page=(1800, 1200), copies=2,
                    description="6×4 in print at 300 dpi (1800×1200) with two 3×4 in headshots side by side"),

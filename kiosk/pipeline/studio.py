@@ -24,6 +24,8 @@ from kiosk.pipeline.skin import face_roi, skin_mask
 from models.store import ModelStore
 from models.vision import Face, FaceDetector, SelfieSegmenter, downscale
 
+TRANSPARENT = "transparent"  # no backdrop: the guest's own colours, with the matte as the alpha channel
+OUTPUT_STYLES = (*background.STYLES, TRANSPARENT)
 MATTE_SIDE = 1600  # longest side the input-frame matte is computed at, px
 
 
@@ -42,6 +44,11 @@ class StudioResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     light: light.LightCorrection | None = None
     retouch_delta_e: float | None = None  # ΔE2000 of the mean skin colour across the retouch step
+
+    def bgra(self) -> np.ndarray:
+        """The headshot with the matte as its alpha channel, BGRA uint8 (for PNG)."""
+        alpha = np.clip(self.mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.dstack([self.image, alpha])
 
     @property
     def eye_line_y(self) -> float:
@@ -174,8 +181,8 @@ class StudioPipeline:
             progress: called with (stage name, fraction 0..1) as the work advances.
         """
         style = style or self.config.default_style
-        if style not in background.STYLES:
-            raise InputError(f"unknown style '{style}' (choose one of: {', '.join(background.STYLES)})")
+        if style not in OUTPUT_STYLES:
+            raise InputError(f"unknown style '{style}' (choose one of: {', '.join(OUTPUT_STYLES)})")
         try:
             spec = get_format(fmt or self.config.default_format)
         except ValueError as err:
@@ -225,11 +232,16 @@ class StudioPipeline:
             alpha = matte_job.result()
             report("matte", 0.85)
             with timer.stage("compose"):
-                backdrop = background.render_background(
-                    style, spec.cell, brand_bgr=background.hex_to_bgr(self.config.brand_color),
-                    custom=self._custom_background() if style == "custom" else None, photo=cell, alpha=alpha,
-                )
-                cell = background.composite(cell, alpha, backdrop, small=quarter)
+                if style == TRANSPARENT:
+                    # Colour where alpha is 0 would still be the old background in the file: cleared.
+                    fg = background.estimate_foreground(cell, alpha, small=quarter)
+                    cell = cv2.multiply(fg, np.dstack([(alpha > 0.0).astype(np.uint8)] * 3))
+                else:
+                    backdrop = background.render_background(
+                        style, spec.cell, brand_bgr=background.hex_to_bgr(self.config.brand_color),
+                        custom=self._custom_background() if style == "custom" else None, photo=cell, alpha=alpha,
+                    )
+                    cell = background.composite(cell, alpha, backdrop, small=quarter)
                 image = compose.place_cells([cell] * spec.copies, spec)
                 mask = alpha
                 if spec.page is not None:

@@ -40,7 +40,9 @@ def test_eyes_land_on_the_format_eye_line(studio, name):
         height = result.image.shape[0]
         measured = _eye_line_in_output(studio, result.image)
         target = spec.eye_line * spec.cell[1]
-        assert abs(measured - target) <= 0.03 * height, (fmt, measured, target)
+        # The rule may lower the eye line by its tolerance to keep the photo's edge out of the frame.
+        low = target + spec.eye_line_tolerance * spec.cell[1]
+        assert target - 0.03 * height <= measured <= low + 0.03 * height, (fmt, measured, target)
         # Level after roll correction, within what BlazeFace's eye keypoints repeat between two crops
         # of the same face (several degrees); test_roll_is_corrected checks a known rotation tightly.
         refound = max(studio.detect(result.image), key=lambda f: f.area)
