@@ -56,8 +56,12 @@ def _read_image(path: Path, max_megapixels: float) -> bytes:
             raise InputError(f"{path}: {fmt} images cannot be shared; convert it to JPEG or PNG")
         # only a thumbnail is ever decoded here: a JPEG at 1/8 scale, a PNG whole (so within the byte budget)
         check_image(im, str(path), max_megapixels, scale=0.125 if fmt == "JPEG" else 1.0)
-        im.verify()
-    except (OSError, SyntaxError, ValueError) as err:
+        if fmt == "JPEG":  # decoded at 1/8 scale: cheap, and a truncated or corrupt file shows here
+            im.draft("RGB", (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
+            im.load()
+        else:
+            im.verify()  # chunk CRCs, without inflating the pixels
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise InputError(f"{path}: not a readable image ({err}); share a JPEG or PNG") from err
     finally:
         im.close()
