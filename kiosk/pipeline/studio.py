@@ -235,7 +235,7 @@ class StudioPipeline:
                 if style == TRANSPARENT:
                     # Colour where alpha is 0 would still be the old background in the file: cleared.
                     fg = background.estimate_foreground(cell, alpha, small=quarter)
-                    cell = cv2.multiply(fg, np.dstack([(alpha > 0.0).astype(np.uint8)] * 3))
+                    cell = cv2.multiply(fg, np.dstack([(alpha >= 0.5 / 255.0).astype(np.uint8)] * 3))
                 else:
                     backdrop = background.render_background(
                         style, spec.cell, brand_bgr=background.hex_to_bgr(self.config.brand_color),
