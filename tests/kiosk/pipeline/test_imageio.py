@@ -154,3 +154,79 @@ def test_jpeg_carries_srgb_profile_and_edit_declaration():
     img = Image.open(io.BytesIO(encode_jpeg(bgr)))
     assert img.getexif().get(0x0112) in (None, 1)  # orientation normalised: no rotation tag
     assert "icc_profile" in img.info
+
+
+# --- issue 15: allow-list, byte budget, aspect, Pillow's guard ------------------------------------------
+
+
+def _png_header(width: int, height: int, depth: int = 8, color_type: int = 2) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def test_eps_never_reaches_ghostscript(tmp_path: Path) -> None:
+    from kiosk.errors import InputError
+    from kiosk.pipeline.imageio import load_image
+
+    marker = tmp_path / "written"
+    eps = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\n"
+           + f"/f ({marker}) (w) file def f (x) writestring f closefile showpage\n".encode())  # fmt: skip
+    with pytest.raises(InputError, match="format the kiosk does not read"):
+        load_image(eps)
+    assert not marker.exists()
+
+
+def test_bomb_guard_is_on_and_budget_counts_bit_depth() -> None:
+    from PIL import Image
+
+    from kiosk.errors import InputError
+    from kiosk.pipeline.imageio import load_image
+
+    assert Image.MAX_IMAGE_PIXELS is not None, "Pillow's decompression-bomb guard must stay on"
+    with pytest.raises(InputError, match="1192 MB to decode"):
+        load_image(_png_header(12207, 12207, 16, 6))  # 149 MP, 16-bit RGBA: over the 640 MB budget
+    with pytest.raises(InputError, match="too large to decode safely"):
+        load_image(_png_header(20000, 20000), max_megapixels=400)  # Pillow's own guard answers
+    with pytest.raises(InputError, match="8:1"):
+        load_image(_png_header(1_000_000, 100, 8, 0))
+
+
+def test_large_jpeg_budget_applies_after_dct_scaling() -> None:
+    import io
+
+    from PIL import Image
+
+    from kiosk.errors import InputError
+    from kiosk.pipeline.imageio import load_image
+
+    out = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (90, 120, 150)).save(out, "JPEG", quality=70)
+    loaded = load_image(out.getvalue(), work_megapixels=1.0, budget_bytes=4_000_000)  # 12 MP × 3 B would not fit
+    assert loaded.scale == 0.25 and loaded.bgr.shape[:2] == (750, 1000)
+    with pytest.raises(InputError, match="to decode"):
+        load_image(out.getvalue(), work_megapixels=None, budget_bytes=4_000_000)
+
+
+def test_transparent_png_is_composited_over_white_in_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from kiosk.pipeline import imageio
+
+    monkeypatch.setattr(imageio, "_WORK_CHUNK_PX", 1000)  # many bands on a small image
+    rgba = np.zeros((120, 90, 4), np.uint8)
+    rgba[..., 0] = 200  # red
+    rgba[:60, :, 3] = 255  # top half opaque, bottom transparent
+    out = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(out, "PNG")
+    bgr = imageio.load_image(out.getvalue()).bgr
+    assert tuple(bgr[10, 10]) == (0, 0, 200) and tuple(bgr[100, 10]) == (255, 255, 255)
