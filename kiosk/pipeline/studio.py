@@ -19,7 +19,7 @@ from kiosk.pipeline import background, compose, light, retouch
 from kiosk.pipeline.colour import delta_e2000, mean_lab
 from kiosk.pipeline.formats import FormatSpec, get_format
 from kiosk.pipeline.framing import Assessment, assess, refine_eyes
-from kiosk.pipeline.matting import refine_matte
+from kiosk.pipeline.matting import head_box, merge_head, refine_matte
 from kiosk.pipeline.skin import face_roi, skin_mask
 from models.store import ModelStore
 from models.vision import Face, FaceDetector, SelfieSegmenter, downscale
@@ -259,8 +259,29 @@ class StudioPipeline:
         face: Face, others: list[Face],
     ) -> np.ndarray:
         with timer.stage("matte"):
-            coarse = self.segmenter().segment(quarter)
+            coarse = self._coarse(half, face, (cell.shape[1], cell.shape[0]), quarter)
             return refine_matte(cell, coarse, valid, pyramid=(half, quarter), face=face, others=others)
+
+    def _coarse(
+        self, image: np.ndarray, face: Face, size: tuple[int, int], small: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Person confidence: the whole picture, then a closer look at the guest's head merged in.
+
+        Args:
+            image: the picture, any resolution (the head crop is cut from it).
+            face: the guest's face in px of a picture of `size`.
+            size: (width, height) the face's coordinates refer to, px.
+            small: a smaller copy of image for the whole-picture pass, if the caller has one.
+        """
+        segmenter = self.segmenter()
+        coarse = segmenter.segment(small if small is not None else image)
+        ih, iw = image.shape[:2]
+        sx, sy = iw / size[0], ih / size[1]
+        x0, y0, x1, y1 = head_box(face, size)
+        crop = image[round(y0 * sy) : round(y1 * sy), round(x0 * sx) : round(x1 * sx)]
+        if min(crop.shape[:2]) < 16:
+            return coarse
+        return merge_head(coarse, segmenter.segment(crop), (x0, y0, x1, y1), size)
 
     def matte(self, bgr: np.ndarray, analysis: Assessment | None = None) -> np.ndarray:
         """The guest's matte in the photo's own frame: float32 0..1, the photo's size.
@@ -280,7 +301,7 @@ class StudioPipeline:
             work = downscale(bgr, (round(w * s), round(h * s))) if s < 1.0 else bgr
             face = analysis.face.scaled(s)
             others = [f.scaled(s) for f in analysis.others]
-            coarse = self.segmenter().segment(work)
+            coarse = self._coarse(work, face, (work.shape[1], work.shape[0]))
             alpha = refine_matte(work, coarse, face=face, others=others)
         return cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR) if s < 1.0 else alpha
 
