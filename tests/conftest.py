@@ -14,6 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PORTRAITS = (REPO / ".." / "shared" / "testdata" / "portraits").resolve()
+TINY_CHECKPOINT = REPO / "tests" / "fixtures" / "tiny_diffusers"
+TINY_SIZE = (128, 160)  # width, height: 4:5 like the portrait cell
 
 # Portraits in which a whole, usable face is visible (SOURCES.md); the others are hard cases.
 SINGLE_FACE_PORTRAITS = (
@@ -67,6 +69,40 @@ def studio(models_dir: Path) -> Iterator[object]:
 
     with StudioPipeline(models_dir) as pipe:
         yield pipe
+
+
+def _built_pack(family: str, **options: object) -> Path:
+    """A pack built by build-pack from the tiny random checkpoint, cached under build/test-packs.
+
+    The cache key covers the checkpoint, the presets and the builder's own code, so a change to any of them
+    builds afresh (a clean clone always does).
+    """
+    import hashlib
+
+    from models.diffusion.build import build_pack
+
+    sources = sorted(TINY_CHECKPOINT.rglob("*")) + sorted((REPO / "models" / "diffusion").rglob("*.py"))
+    sources.append(REPO / "models" / "diffusion" / "presets.toml")
+    h = hashlib.sha256(repr((family, sorted(options.items()))).encode())
+    for path in sources:
+        if path.is_file():
+            h.update(path.as_posix().encode() + path.read_bytes())
+    out = REPO / "build" / "test-packs" / f"{family}-{h.hexdigest()[:16]}"
+    if not (out / "manifest.json").exists():
+        build_pack(str(TINY_CHECKPOINT), out, family=family, resolution=TINY_SIZE, force=True, **options)  # type: ignore[arg-type]  # reason: options are build_pack's keyword arguments
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_pack() -> Path:
+    """The SD-Turbo-family pack of the tiny random checkpoint (fp32 + fp16 graphs, weights as external data)."""
+    return _built_pack("sd-turbo", fp16=True, external_threshold=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_lcm_pack() -> Path:
+    """The sd15-lcm-family pack of the tiny random checkpoint (fp32 graphs, weights inline)."""
+    return _built_pack("sd15-lcm")
 
 
 @pytest.fixture()

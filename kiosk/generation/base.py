@@ -28,7 +28,7 @@ class GenerationCancelledError(KioskError):
 
 @dataclass
 class Generated:
-    """An img2img output (RGB float32 0..1 at the pack's resolution) and its stage times."""
+    """An img2img output (RGB float32 0..1 at the pack's size) and its stage times."""
 
     image: np.ndarray
     seed: int
@@ -37,22 +37,23 @@ class Generated:
 
 
 class Generator(Protocol):
-    """Runs img2img on a square RGB crop at the pack's resolution."""
+    """Runs (masked) image-to-image on an RGB image at the pack's size."""
 
-    resolution: int
+    size: tuple[int, int]  # (width, height) of generation, px
 
     def generate(
         self,
         rgb: np.ndarray,
         style: str,
         *,
+        mask: np.ndarray | None = None,
         seed: int,
         steps: int | None = None,
         strength: float | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelFn | None = None,
     ) -> Generated:
-        """Generate; raise GenerationFailed / GenerationUnavailable / GenerationCancelledError."""
+        """Generate (mask: 1 where to regenerate); raise GenerationFailed / GenerationUnavailable / ...Cancelled."""
         ...
 
     def close(self) -> None:

@@ -19,8 +19,9 @@ class LocalGenerator:
 
     def __init__(self, pack_dir: Path, runtime: OrtConfig | TensorRTConfig, warm_up: bool = True) -> None:
         self.pack = load_pack(pack_dir)
-        self.pipeline = Img2ImgPipeline(self.pack, make_runtime(runtime))
-        self.resolution = self.pack.manifest.resolution
+        self.runtime = make_runtime(runtime, engine_dir=self.pack.root / "engines")
+        self.pipeline = Img2ImgPipeline(self.pack, self.runtime)
+        self.size = self.pack.size
         if warm_up:
             self.pipeline.warm_up(self.pack.style(next(iter(self.pack.manifest.styles))))
 
@@ -29,6 +30,7 @@ class LocalGenerator:
         rgb: np.ndarray,
         style: str,
         *,
+        mask: np.ndarray | None = None,
         seed: int,
         steps: int | None = None,
         strength: float | None = None,
@@ -38,9 +40,8 @@ class LocalGenerator:
         """Run one img2img job."""
         style_inputs = self.pack.style(style)
         try:
-            res = self.pipeline(
-                rgb, style_inputs, steps=steps, strength=strength, seed=seed, progress=progress, cancel=cancel
-            )
+            res = self.pipeline(rgb, style_inputs, mask=mask, steps=steps, strength=strength, seed=seed,
+                                progress=progress, cancel=cancel)
         except GenerationCancelled as err:
             raise GenerationCancelledError(str(err)) from err
         except (ModelError, ValueError) as err:

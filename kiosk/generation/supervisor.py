@@ -60,7 +60,8 @@ class SupervisedGenerator:
 
         self.pack_dir = Path(pack_dir)
         self.config = config
-        self.resolution = read_manifest(self.pack_dir).resolution
+        manifest = read_manifest(self.pack_dir)
+        self.size = (manifest.width, manifest.height)
         self._target = target
         self._clock = clock
         self._ctx = multiprocessing.get_context("spawn")
@@ -174,6 +175,7 @@ class SupervisedGenerator:
         rgb: np.ndarray,
         style: str,
         *,
+        mask: np.ndarray | None = None,
         seed: int,
         steps: int | None = None,
         strength: float | None = None,
@@ -187,6 +189,7 @@ class SupervisedGenerator:
             job_id = next(self._ids)
             payload = {
                 "image": np.ascontiguousarray(rgb, np.float32),
+                "mask": None if mask is None else np.ascontiguousarray(mask, np.float32),
                 "style": style,
                 "seed": int(seed),
                 "steps": steps,

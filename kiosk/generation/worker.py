@@ -26,14 +26,19 @@ def serve(conn: Connection, pack_dir: str, runtime_config: dict[str, Any], cance
     from models.runtime import RuntimeConfig, make_runtime
 
     try:
-        pack = load_pack(pack_dir)
-        runtime = make_runtime(TypeAdapter(RuntimeConfig).validate_python(runtime_config))
+        pack = load_pack(pack_dir)  # size + mtime stamp: a start never re-hashes the pack
+        runtime = make_runtime(TypeAdapter(RuntimeConfig).validate_python(runtime_config),
+                               engine_dir=pack.root / "engines")
         pipe = Img2ImgPipeline(pack, runtime)
         pipe.warm_up(pack.style(next(iter(pack.manifest.styles))))
+    except ModelError as err:  # a missing engine, a corrupt pack: the message says what to run
+        conn.send(("fatal", str(err)))
+        return
     except Exception as err:  # noqa: BLE001  # reason: any start-up failure is reported to the supervisor
         conn.send(("fatal", f"{type(err).__name__}: {err}"))
         return
-    conn.send(("ready", {"model_id": pack.manifest.model_id, "runtime": runtime.describe()}))
+    conn.send(("ready", {"model_id": pack.manifest.model_id, "precision": pipe.precision,
+                         "runtime": runtime.describe()}))
     while True:
         try:
             msg = conn.recv()
@@ -51,6 +56,7 @@ def serve(conn: Connection, pack_dir: str, runtime_config: dict[str, Any], cance
             res = pipe(
                 payload["image"],
                 pack.style(payload["style"]),
+                mask=payload.get("mask"),
                 steps=payload.get("steps"),
                 strength=payload.get("strength"),
                 seed=int(payload["seed"]),

@@ -7,6 +7,8 @@ config accepts (a discriminated union on `kind`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +29,13 @@ class RuntimeUnavailable(ModelError):
     exit_code = 2
 
 
+class EngineMissing(RuntimeUnavailable):
+    """No TensorRT engine is cached for a graph on this GPU: `kiosk models build-engines` makes one.
+
+    The kiosk never builds engines while starting (a build takes minutes, past any start-up timeout).
+    """
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,8 +54,10 @@ class OrtConfig(_Strict):
         description="Execution providers in priority order; unavailable ones are skipped.",
     )
     device_id: int = Field(0, ge=0, le=15, description="CUDA device index.")
-    fp16: bool = Field(True, description="Let the TensorRT provider build fp16 engines.")
-    cache_dir: Path | None = Field(None, description="Folder for TensorRT engine and timing caches.")
+    fp16: bool = Field(True, description="On a GPU provider, run the pack's fp16 graphs (when it has them).")
+    cache_dir: Path | None = Field(
+        None, description="Folder for TensorRT engine and timing caches (default: <pack>/engines)."
+    )
     workspace_mb: int = Field(4096, ge=64, le=65536, description="TensorRT builder workspace, MiB.")
     intra_op_threads: int = Field(
         0, ge=0, le=256, description="CPU threads per graph (0: ONNX Runtime decides)."
@@ -61,8 +72,10 @@ class TensorRTConfig(_Strict):
 
     kind: Literal["tensorrt"] = Field("tensorrt", description="Backend key.")
     device_id: int = Field(0, ge=0, le=15, description="CUDA device index.")
-    precision: Literal["fp16", "fp32"] = Field("fp16", description="Engine precision.")
-    cache_dir: Path | None = Field(None, description="Folder for built engines (default: beside the pack).")
+    precision: Literal["fp16", "fp32"] = Field(
+        "fp16", description="Which of the pack's graphs to build engines from (strongly typed)."
+    )
+    cache_dir: Path | None = Field(None, description="Folder for built engines (default: <pack>/engines).")
     workspace_mb: int = Field(4096, ge=64, le=65536, description="Builder workspace, MiB.")
     warmup_runs: int = Field(1, ge=0, le=10, description="Runs with zeros at load time.")
 
@@ -137,26 +150,85 @@ def zero_feeds(
     return feeds
 
 
+def engine_cache_key(
+    digests: Mapping[str, str],
+    trt_version: str,
+    gpu: str,
+    precision: str,
+    shapes: Mapping[str, tuple[int, ...]],
+) -> str:
+    """Key of a cached engine: any change of a graph file, TensorRT, GPU (name and compute capability),
+    precision or shapes gives a new key.
+
+    Args:
+        digests: sha256 of every file of the graph (model.onnx and its external data), by name.
+        trt_version: TensorRT's version string.
+        gpu: the GPU's name and compute capability, e.g. "NVIDIA Orin (sm_87)".
+        precision: "fp16" or "fp32".
+        shapes: the static input shapes.
+    """
+    payload = json.dumps(
+        {
+            "files": dict(sorted(digests.items())),
+            "trt": trt_version,
+            "gpu": gpu.strip(),
+            "precision": precision,
+            "shapes": {k: [int(d) for d in v] for k, v in sorted(shapes.items())},
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
 class Runtime(ABC):
-    """A backend that loads ONNX graphs into sessions."""
+    """A backend that loads ONNX graphs into sessions.
+
+    Engines (TensorRT) are cached under `engine_dir` (default: the pack's `engines/` folder, where
+    `kiosk models build-engines` writes them); only a runtime made with `allow_build` builds missing ones.
+    """
 
     key: ClassVar[str]
 
+    def __init__(self, engine_dir: Path | None, allow_build: bool) -> None:
+        self.engine_dir = engine_dir
+        self.allow_build = allow_build
+        self.notes: list[str] = []  # what the operator should know: fallbacks, missing engines
+
+    @property
     @abstractmethod
-    def load(self, onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]]) -> GraphSession:
-        """Load `onnx_path` for exactly these input shapes; warm it up."""
+    def prefers_fp16(self) -> bool:
+        """True when the graphs will run on a GPU in half precision (load the pack's fp16 graphs)."""
+
+    @abstractmethod
+    def load(
+        self,
+        onnx_path: Path,
+        static_shapes: Mapping[str, tuple[int, ...]],
+        *,
+        digests: Mapping[str, str] | None = None,
+    ) -> GraphSession:
+        """Load `onnx_path` for exactly these input shapes (digests: sha256 of the graph's files); warm it up."""
 
     @abstractmethod
     def describe(self) -> dict[str, object]:
-        """What this backend runs on (providers, device), for logs and benchmarks."""
+        """What this backend runs on (providers, device, fallbacks), for logs, status and benchmarks."""
 
 
-def make_runtime(config: OrtConfig | TensorRTConfig) -> Runtime:
-    """The backend for a config (imports only the one asked for)."""
+def make_runtime(
+    config: OrtConfig | TensorRTConfig, engine_dir: Path | None = None, allow_build: bool = False
+) -> Runtime:
+    """The backend for a config (imports only the one asked for).
+
+    Args:
+        config: the [generation.runtime] section.
+        engine_dir: where engines are cached when the config names no cache_dir (the pack's engines/).
+        allow_build: build missing TensorRT engines (only `kiosk models build-engines` does).
+    """
+    cache = config.cache_dir or engine_dir
     if isinstance(config, OrtConfig):
         from models.runtime.ort import OrtRuntime
 
-        return OrtRuntime(config)
+        return OrtRuntime(config, cache, allow_build)
     from models.runtime.tensorrt_native import TensorRTRuntime
 
-    return TensorRTRuntime(config)
+    return TensorRTRuntime(config, cache, allow_build)

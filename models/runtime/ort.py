@@ -1,7 +1,13 @@
 """ONNX Runtime backend with execution providers in priority order.
 
-TensorRT EP (engine and timing caches), CUDA EP, CPU EP; static shapes, IO binding when the graph runs
-on the GPU, warm-up at load time.
+TensorRT EP (engine and timing caches under `<engines>/ort-trt`), CUDA EP, CPU EP; static shapes, IO binding
+when the graph runs on the GPU, warm-up at load time. Precision comes from the graph itself (the pack's fp16
+graphs on a GPU): the TensorRT EP builds strongly typed engines, as TensorRT 11 requires.
+
+The TensorRT EP builds an engine the first time it meets a graph, which takes minutes: a runtime not made
+with `allow_build` uses the TensorRT EP for a graph only when `kiosk models build-engines --backend ort` left
+a marker for exactly that graph, GPU and TensorRT, and otherwise goes on with the next provider, saying so.
+A provider that fails to start (ONNX Runtime then falls back to the CPU by itself) is reported, never hidden.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from models.runtime.base import (
     Runtime,
     RuntimeUnavailable,
     TensorSpec,
+    engine_cache_key,
     numpy_dtype,
     prepare_feeds,
     zero_feeds,
 )
+from models.runtime.gpu import gpu_identity, tensorrt_version
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +50,22 @@ def shape_string(shapes: Mapping[str, tuple[int, ...]]) -> str:
 def provider_options(
     key: str, config: OrtConfig, cache_dir: Path | None, static_shapes: Mapping[str, tuple[int, ...]]
 ) -> dict[str, Any]:
-    """Options for one provider; the TensorRT EP gets engine + timing caches and a static profile."""
+    """Options for one provider; the TensorRT EP gets engine + timing caches and a static profile.
+
+    trt_fp16_enable stays off: precision is in the graph (strongly typed), the only mode of TensorRT 11.
+    """
     if key == "tensorrt":
         opts: dict[str, Any] = {
             "device_id": config.device_id,
-            "trt_fp16_enable": config.fp16,
+            "trt_fp16_enable": False,
             "trt_max_workspace_size": config.workspace_mb << 20,
         }
         if cache_dir is not None:
             opts.update(
                 trt_engine_cache_enable=True,
-                trt_engine_cache_path=str(cache_dir / "trt_engines"),
+                trt_engine_cache_path=str(cache_dir / "ort-trt"),
                 trt_timing_cache_enable=True,
-                trt_timing_cache_path=str(cache_dir / "trt_timing"),
+                trt_timing_cache_path=str(cache_dir / "ort-trt"),
             )
         if static_shapes:
             profile = shape_string(static_shapes)
@@ -155,20 +166,58 @@ class OrtRuntime(Runtime):
 
     key: ClassVar[str] = "ort"
 
-    def __init__(self, config: OrtConfig) -> None:
+    def __init__(self, config: OrtConfig, engine_dir: Path | None = None, allow_build: bool = False) -> None:
+        super().__init__(engine_dir, allow_build)
         import onnxruntime as ort
 
         self._ort = ort
         self.config = config
         self.available = list(ort.get_available_providers())
+        self.loaded: list[dict[str, object]] = []
 
-    def load(self, onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]]) -> GraphSession:
-        """Create a session for the static shapes and warm it up."""
+    @property
+    def prefers_fp16(self) -> bool:
+        """fp16 graphs when configured and a GPU provider is both configured and in this build."""
+        gpu = {ORT_NAMES[k] for k in self.config.providers if k != "cpu"}
+        return self.config.fp16 and bool(gpu & set(self.available))
+
+    def engine_marker(self, onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]],
+                      digests: Mapping[str, str]) -> Path | None:
+        """The file `build-engines` leaves once the TensorRT EP has built this graph here (None: no cache)."""
+        if self.engine_dir is None:
+            return None
+        key = engine_cache_key(
+            digests or {onnx_path.name: "unknown"},
+            f"ort-{self._ort.__version__}/trt-{tensorrt_version() or 'bundled'}",
+            gpu_identity(self.config.device_id) or "unknown-gpu",
+            "graph",
+            static_shapes,
+        )
+        return self.engine_dir / "ort-trt" / f"{onnx_path.parent.name}-{key}.ready"
+
+    def load(
+        self,
+        onnx_path: Path,
+        static_shapes: Mapping[str, tuple[int, ...]],
+        *,
+        digests: Mapping[str, str] | None = None,
+    ) -> GraphSession:
+        """Create a session for the static shapes and warm it up; report a provider that did not start."""
         ort = self._ort
-        cache = self.config.cache_dir
-        if cache is not None:
-            cache.mkdir(parents=True, exist_ok=True)
+        cache = self.engine_dir
         providers = resolve_providers(self.config, self.available, cache, static_shapes)
+        marker = None
+        if providers[0][0] == ORT_NAMES["tensorrt"]:
+            marker = self.engine_marker(onnx_path, static_shapes, digests or {})
+            if not self.allow_build and (marker is None or not marker.exists()):
+                providers = providers[1:]
+                self._note(f"TensorRT engine for {onnx_path.parent.name} is not built here: run "
+                           "`kiosk models build-engines --backend ort` (using the next provider until then)")
+                if not providers:
+                    raise RuntimeUnavailable(f"no TensorRT engine for {onnx_path.parent.name} and no other "
+                                             "provider configured: run `kiosk models build-engines --backend ort`")
+        if cache is not None:
+            (cache / "ort-trt").mkdir(parents=True, exist_ok=True)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
@@ -186,10 +235,28 @@ class OrtRuntime(Runtime):
         except Exception as err:  # reason: onnxruntime raises several unrelated types for bad graphs
             raise ModelCorrupt(f"{onnx_path}: ONNX Runtime cannot load it: {err}") from err
         wrapped = OrtSession(session, static_shapes, self.config.device_id)
+        wanted = providers[0][0]
+        if wrapped.provider != wanted:
+            self._note(f"{wanted} did not start for {onnx_path.parent.name}: running on {wrapped.provider}")
         wrapped.warm_up(self.config.warmup_runs)
+        if marker is not None and self.allow_build and wrapped.provider == ORT_NAMES["tensorrt"]:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(f"{onnx_path}\n", encoding="utf-8")
+        self.loaded.append({"graph": onnx_path.parent.name, "provider": wrapped.provider, "requested": wanted})
         log.info("loaded %s on %s", onnx_path.name, wrapped.provider)
         return wrapped
 
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            log.warning("%s", text)
+            self.notes.append(text)
+
     def describe(self) -> dict[str, object]:
-        """Configured and available providers."""
-        return {"backend": self.key, "providers": list(self.config.providers), "available": self.available}
+        """Configured and available providers, what each graph runs on, and what fell back."""
+        return {
+            "backend": self.key,
+            "providers": list(self.config.providers),
+            "available": self.available,
+            "graphs": list(self.loaded),
+            "notes": list(self.notes),
+        }

@@ -1,16 +1,20 @@
-"""Native TensorRT backend: engines built on the device, cached, checked, loaded.
+"""Native TensorRT backend: engines built on the device by `kiosk models build-engines`, cached, checked, loaded.
 
-fp16 engines are built from the ONNX graphs and cached under a key of (ONNX sha256, TensorRT version, GPU
-name, precision, shapes), checked after each build, then loaded.
+Networks are strongly typed: the engine's precision is the graph's own (the pack's fp16 graphs for
+`precision = "fp16"`). That is the only mode TensorRT 11 has, and an opt-in flag on TensorRT 10, so both
+build the same way (TensorRT 11 removed BuilderFlag.FP16). Engines are cached in `<pack>/engines/trt/`
+under a key of (sha256 of every file of the graph, TensorRT version, GPU name and compute capability,
+precision, shapes), checked after each build, then loaded. Loading never builds unless the runtime was made
+with `allow_build` (build-engines): a missing engine raises EngineMissing, so a kiosk never spends its
+start-up timeout on a build.
 
-Needs the `tensorrt` Python package, a CUDA GPU and cuda-python (the `gpu` extra). Where any of them is
-missing, constructing the runtime raises RuntimeUnavailable saying which.
+Needs TensorRT 10 or 11 (`tensorrt`: NVIDIA's index, or JetPack's through a --system-site-packages venv), a
+CUDA GPU and cuda-python (the `trt` extra). Where any is missing, constructing the runtime raises
+RuntimeUnavailable saying which. Not run on a GPU by this project's tests (none is available to them).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -21,37 +25,25 @@ import numpy as np
 
 from models.errors import ModelCorrupt, ModelError
 from models.runtime.base import (
+    EngineMissing,
     GraphSession,
     Runtime,
     RuntimeUnavailable,
     TensorRTConfig,
     TensorSpec,
+    engine_cache_key,
     prepare_feeds,
 )
+from models.runtime.gpu import gpu_identity
 from models.store import atomic_write_bytes, sha256_file
+
+SUPPORTED_MAJORS = (10, 11)
 
 log = logging.getLogger(__name__)
 
 
 class EngineCheckFailed(ModelError):
     """A freshly built engine produced unusable output (NaN/Inf, or a constant such as an all-black image)."""
-
-
-def engine_cache_key(
-    onnx_sha256: str, trt_version: str, gpu_name: str, precision: str, shapes: Mapping[str, tuple[int, ...]]
-) -> str:
-    """Cache key of an engine: any change of graph, TensorRT, GPU, precision or shapes gives a new key."""
-    payload = json.dumps(
-        {
-            "onnx": onnx_sha256,
-            "trt": trt_version,
-            "gpu": gpu_name.strip(),
-            "precision": precision,
-            "shapes": {k: [int(d) for d in v] for k, v in sorted(shapes.items())},
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
 def check_outputs(outputs: Mapping[str, np.ndarray], min_std: float = 1e-6) -> None:
@@ -103,6 +95,18 @@ def _check(result: Any) -> Any:
     return rest[0] if len(rest) == 1 else rest
 
 
+def numpy_type(trt: Any, dtype: Any) -> np.dtype:
+    """Numpy dtype of a TensorRT DataType (trt.nptype is not relied on across 10 and 11)."""
+    table = {"FLOAT": np.float32, "HALF": np.float16, "INT32": np.int32, "INT64": np.int64, "BOOL": np.bool_,
+             "INT8": np.int8, "UINT8": np.uint8, "BF16": None}
+    for name, np_type in table.items():
+        if hasattr(trt.DataType, name) and dtype == getattr(trt.DataType, name):
+            if np_type is None:
+                break
+            return np.dtype(np_type)
+    raise ModelError(f"unsupported TensorRT tensor type {dtype}")
+
+
 class TensorRTSession:
     """One engine with device buffers for its static shapes."""
 
@@ -118,7 +122,7 @@ class TensorRTSession:
         self._buffers: dict[str, tuple[int, np.ndarray]] = {}
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            dtype = numpy_type(trt, engine.get_tensor_dtype(name))
             if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                 shape = tuple(static.get(name, tuple(engine.get_tensor_shape(name))))
                 self._context.set_input_shape(name, shape)
@@ -127,7 +131,7 @@ class TensorRTSession:
                 self.output_names.append(name)
         for name in [*self.inputs, *self.output_names]:
             shape = tuple(self._context.get_tensor_shape(name))
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            dtype = numpy_type(trt, engine.get_tensor_dtype(name))
             host = np.empty(shape, dtype=dtype)
             ptr = _check(cudart.cudaMalloc(host.nbytes))
             self._context.set_tensor_address(name, ptr)
@@ -162,27 +166,28 @@ class TensorRTSession:
 
 
 class TensorRTRuntime(Runtime):
-    """Builds (once, cached) and runs TensorRT engines."""
+    """Loads (and, for build-engines, builds) TensorRT engines."""
 
     key: ClassVar[str] = "tensorrt"
 
-    def __init__(self, config: TensorRTConfig) -> None:
+    def __init__(self, config: TensorRTConfig, engine_dir: Path | None = None, allow_build: bool = False) -> None:
+        super().__init__(engine_dir, allow_build)
         try:
             import tensorrt as trt
         except ImportError as err:
             raise RuntimeUnavailable(
-                "the tensorrt Python package is not installed (pip install 'headshot-kiosk[gpu]')"
+                "TensorRT is not installed (NVIDIA's pip index, or JetPack's with a --system-site-packages venv; "
+                "see the operator docs)"
             ) from err
+        major = int(str(trt.__version__).split(".")[0])
+        if major not in SUPPORTED_MAJORS:
+            raise RuntimeUnavailable(f"TensorRT {trt.__version__} is not supported (10.x or 11.x)")
         cudart = _cudart()
         count = cudart.cudaGetDeviceCount()
         if int(count[0]) != 0 or int(count[1]) <= config.device_id:
             raise RuntimeUnavailable(f"no CUDA GPU with index {config.device_id} is present")
         _check(cudart.cudaSetDevice(config.device_id))
-        props = _check(cudart.cudaGetDeviceProperties(config.device_id))
-        name = props.name
-        self.gpu_name = (name.decode(errors="replace") if isinstance(name, bytes) else str(name)).rstrip(
-            "\x00"
-        )
+        self.gpu_name = gpu_identity(config.device_id) or f"cuda:{config.device_id}"
         self._trt = trt
         self._cudart = cudart
         self._logger = trt.Logger(trt.Logger.WARNING)
@@ -190,28 +195,35 @@ class TensorRTRuntime(Runtime):
         self.trt_version = str(trt.__version__)
         self.built: list[dict[str, Any]] = []
 
-    def engine_path(self, onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]]) -> Path:
+    @property
+    def prefers_fp16(self) -> bool:
+        """The pack's fp16 graphs for precision fp16."""
+        return self.config.precision == "fp16"
+
+    def _cache(self, onnx_path: Path) -> Path:
+        return (self.engine_dir or onnx_path.parent.parent / "engines") / "trt"
+
+    def engine_path(self, onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]],
+                    digests: Mapping[str, str] | None = None) -> Path:
         """Where the engine for this graph, GPU, TensorRT version, precision and shapes is cached."""
         key = engine_cache_key(
-            sha256_file(onnx_path), self.trt_version, self.gpu_name, self.config.precision, static_shapes
+            digests or {onnx_path.name: sha256_file(onnx_path)}, self.trt_version, self.gpu_name,
+            self.config.precision, static_shapes,
         )
-        cache = self.config.cache_dir or onnx_path.parent / "trt_engines"
-        return cache / f"{onnx_path.parent.name or onnx_path.stem}-{key}.plan"
+        return self._cache(onnx_path) / f"{onnx_path.parent.name}-{key}.plan"
 
     def build(self, onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]]) -> bytes:
-        """Parse the ONNX graph and build a serialized engine for exactly these shapes."""
+        """Parse the ONNX graph into a strongly typed network and build an engine for exactly these shapes."""
         trt = self._trt
         builder = trt.Builder(self._logger)
-        network = builder.create_network(0)
+        network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
         parser = trt.OnnxParser(network, self._logger)
         if not parser.parse_from_file(str(onnx_path)):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise ModelCorrupt(f"{onnx_path}: TensorRT cannot parse it: {errors}")
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, self.config.workspace_mb << 20)
-        if self.config.precision == "fp16":
-            config.set_flag(trt.BuilderFlag.FP16)
-        timing_path = (self.config.cache_dir or onnx_path.parent / "trt_engines") / "timing.cache"
+        timing_path = self._cache(onnx_path) / "timing.cache"
         timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.exists() else b"")
         config.set_timing_cache(timing, ignore_mismatch=False)
         profile = builder.create_optimization_profile()
@@ -228,11 +240,22 @@ class TensorRTRuntime(Runtime):
         atomic_write_bytes(timing_path, bytes(config.get_timing_cache().serialize()))
         return bytes(plan)
 
-    def load(self, onnx_path: Path, static_shapes: Mapping[str, tuple[int, ...]]) -> GraphSession:
-        """Load the cached engine, building and checking it first when absent."""
+    def load(
+        self,
+        onnx_path: Path,
+        static_shapes: Mapping[str, tuple[int, ...]],
+        *,
+        digests: Mapping[str, str] | None = None,
+    ) -> GraphSession:
+        """Load the cached engine; build and check it first only when allowed (build-engines)."""
         trt = self._trt
-        path = self.engine_path(onnx_path, static_shapes)
+        path = self.engine_path(onnx_path, static_shapes, digests)
         fresh = not path.exists()
+        if fresh and not self.allow_build:
+            raise EngineMissing(
+                f"no TensorRT engine for {onnx_path.parent.name} on this GPU ({self.gpu_name}, TensorRT "
+                f"{self.trt_version}): run `kiosk models build-engines` once (it takes minutes)"
+            )
         if fresh:
             t0 = time.monotonic()
             plan = self.build(onnx_path, static_shapes)
@@ -243,8 +266,8 @@ class TensorRTRuntime(Runtime):
         engine = trt.Runtime(self._logger).deserialize_cuda_engine(plan)
         if engine is None:
             if not fresh:
-                path.unlink(missing_ok=True)  # stale or corrupt cache entry: rebuild next time
-            raise ModelCorrupt(f"{path}: TensorRT cannot deserialize the engine")
+                path.unlink(missing_ok=True)  # stale or corrupt cache entry: build-engines makes it again
+            raise ModelCorrupt(f"{path}: TensorRT cannot deserialize the engine (run `kiosk models build-engines`)")
         session = TensorRTSession(trt, self._cudart, engine, static_shapes)
         if fresh:
             check_outputs(session.run(check_inputs(session.inputs, static_shapes)))
@@ -263,4 +286,6 @@ class TensorRTRuntime(Runtime):
             "trt": self.trt_version,
             "gpu": self.gpu_name,
             "precision": self.config.precision,
+            "engines": list(self.built),
+            "notes": list(self.notes),
         }

@@ -42,27 +42,37 @@ class LCMScheduler(Scheduler):
         self.final_alpha_cumprod = np.float32(1.0) if self.config["set_alpha_to_one"] else acp0
         self.timesteps = np.zeros(0, dtype=np.int64)
 
-    def set_timesteps(self, num_inference_steps: int) -> None:
-        """Evenly spaced picks from the distillation schedule (strength 1, as SD img2img calls it)."""
+    def set_timesteps(self, num_inference_steps: int, strength: float = 1.0) -> None:
+        """Evenly spaced picks from the first `strength` of the distillation schedule (the reference's rule)."""
         c = self.config
         original = int(c["original_inference_steps"])
         if original > c["num_train_timesteps"]:
-            raise SchedulerConfigError(
-                "scheduler 'lcm': original_inference_steps exceeds num_train_timesteps"
-            )
+            raise SchedulerConfigError("scheduler 'lcm': original_inference_steps exceeds num_train_timesteps")
         if num_inference_steps > original:
-            raise ValueError(
-                f"steps ({num_inference_steps}) cannot exceed original_inference_steps ({original})"
-            )
+            raise ValueError(f"steps ({num_inference_steps}) cannot exceed original_inference_steps ({original})")
         k = c["num_train_timesteps"] // original
-        origin = np.asarray(list(range(1, original + 1))) * k - 1
-        origin = origin[::-1].copy()
-        indices = np.floor(np.linspace(0, len(origin), num=num_inference_steps, endpoint=False)).astype(
-            np.int64
-        )
+        origin = (np.arange(1, int(original * strength) + 1) * k - 1)[::-1].copy()
+        if len(origin) // num_inference_steps < 1:
+            raise ValueError(
+                f"steps × strength leaves too short a schedule: {len(origin)} distillation steps for "
+                f"{num_inference_steps} steps (raise the strength or lower the steps)"
+            )
+        indices = np.floor(np.linspace(0, len(origin), num=num_inference_steps, endpoint=False)).astype(np.int64)
         self.num_inference_steps = num_inference_steps
         self.timesteps = origin[indices].astype(np.int64)
         self.begin_index = self.step_index = 0
+
+    def img2img_timesteps(self, num_inference_steps: int, strength: float) -> tuple[np.ndarray, int]:
+        """As LatentConsistencyModelImg2ImgPipeline: strength shortens the schedule, every step runs.
+
+        4 steps at strength 0.5 (50 distillation steps) run timesteps 499, 379, 259, 139.
+        """
+        if not 0.0 < strength <= 1.0:
+            raise ValueError(f"strength must be within 0..1, got {strength}")
+        if num_inference_steps < 1:
+            raise ValueError(f"steps must be at least 1, got {num_inference_steps}")
+        self.set_timesteps(num_inference_steps, strength)
+        return self.timesteps, 0
 
     def _scalings(self, timestep: int) -> tuple[float, float]:
         scaled = timestep * self.config["timestep_scaling"]
