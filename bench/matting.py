@@ -229,7 +229,10 @@ def _time(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
 
 def _summary(rows: list[dict[str, float]]) -> dict[str, float]:
     keys = ("sad", "mse", "grad", "ms")
-    return {k: round(statistics.fmean(r[k] for r in rows), 5 if k == "mse" else 3) for k in keys}
+    out = {k: round(statistics.fmean(r[k] for r in rows), 5 if k == "mse" else 3) for k in keys}
+    # Medians too: a method's few total failures (MODNet's on foliage) dominate its means.
+    out |= {f"median_{k}": round(statistics.median(r[k] for r in rows), 5 if k == "mse" else 3) for k in keys}
+    return out
 
 
 def main() -> None:
