@@ -27,6 +27,7 @@ from models.vision import Face, FaceDetector, SelfieSegmenter, downscale
 TRANSPARENT = "transparent"  # no backdrop: the guest's own colours, with the matte as the alpha channel
 OUTPUT_STYLES = (*background.STYLES, TRANSPARENT)
 MATTE_SIDE = 1600  # longest side the input-frame matte is computed at, px
+HEAD_SIDE = 256  # the head crop is shrunk to this before the segmenter (its own input size), px
 
 
 @dataclass
@@ -259,28 +260,30 @@ class StudioPipeline:
         face: Face, others: list[Face],
     ) -> np.ndarray:
         with timer.stage("matte"):
-            coarse = self._coarse(half, face, (cell.shape[1], cell.shape[0]), quarter)
+            coarse = self._coarse(quarter, face, (cell.shape[1], cell.shape[0]))
             return refine_matte(cell, coarse, valid, pyramid=(half, quarter), face=face, others=others)
 
-    def _coarse(
-        self, image: np.ndarray, face: Face, size: tuple[int, int], small: np.ndarray | None = None
-    ) -> np.ndarray:
+    def _coarse(self, image: np.ndarray, face: Face, size: tuple[int, int]) -> np.ndarray:
         """Person confidence: the whole picture, then a closer look at the guest's head merged in.
 
         Args:
             image: the picture, any resolution (the head crop is cut from it).
             face: the guest's face in px of a picture of `size`.
             size: (width, height) the face's coordinates refer to, px.
-            small: a smaller copy of image for the whole-picture pass, if the caller has one.
         """
         segmenter = self.segmenter()
-        coarse = segmenter.segment(small if small is not None else image)
+        coarse = segmenter.segment(image)
         ih, iw = image.shape[:2]
         sx, sy = iw / size[0], ih / size[1]
         x0, y0, x1, y1 = head_box(face, size)
         crop = image[round(y0 * sy) : round(y1 * sy), round(x0 * sx) : round(x1 * sx)]
         if min(crop.shape[:2]) < 16:
             return coarse
+        # The model sees 256 px whatever it is given: shrinking first saves the copy and conversion.
+        ch, cw = crop.shape[:2]
+        s = min(1.0, HEAD_SIDE / max(ch, cw))
+        if s < 1.0:
+            crop = downscale(crop, (max(1, round(cw * s)), max(1, round(ch * s))))
         return merge_head(coarse, segmenter.segment(crop), (x0, y0, x1, y1), size)
 
     def matte(self, bgr: np.ndarray, analysis: Assessment | None = None) -> np.ndarray:
