@@ -101,6 +101,11 @@ def _spread(img: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
 _LUMA = np.array([0.114, 0.587, 0.299], np.float32)  # Rec.601 weights for B, G, R
 
 
+def _grid(h: int, w: int) -> int:
+    """estimate_foreground's neighbourhood grid: one cell per q×q pixels."""
+    return 8 if max(h, w) >= 1000 else 4
+
+
 def _chroma(bgr: np.ndarray) -> np.ndarray:
     return bgr - (bgr @ _LUMA)[..., None]
 
@@ -113,18 +118,20 @@ def estimate_foreground(photo: np.ndarray, alpha: np.ndarray, small: np.ndarray 
     the pixel instead. A coloured backdrop also lights the guest's rim (blue on hair and ears) where
     the matte is already opaque: near the edge, the part of a pixel's chroma that points from the guest's
     colour further in towards the backdrop's is taken out, luminance kept (despill). Neighbourhood
-    colours are normalised blurs at quarter resolution.
+    colours are normalised blurs on a coarse grid.
 
     Args:
         photo: the photo, BGR uint8.
         alpha: its matte, float32 0..1.
-        small: the photo at quarter size, if the caller has it.
+        small: the photo at quarter size, if the caller has it (the grid is made from it).
     """
     h, w = alpha.shape
-    q = 4
+    # Neighbourhood colours are smooth (blurs of 12 px and more at a 1500 px cell): an eighth-size
+    # grid holds them at a quarter of a quarter grid's cost; a small picture keeps a quarter grid.
+    q = _grid(h, w)
     sw, sh = max(4, w // q), max(4, h // q)
-    small_f = (small if small is not None and small.shape[:2] == (sh, sw)
-               else downscale(photo, (sw, sh))).astype(np.float32)
+    quarter = small if small is not None and small.shape[:2] == (max(1, h // 4), max(1, w // 4)) else photo
+    small_f = downscale(quarter, (sw, sh)).astype(np.float32)
     a_small = cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA)
     old_small = _spread(small_f, (a_small < 0.35).astype(np.float32), max(0.5, max(h, w) / 60.0 / q))
     fg = photo.copy()
@@ -148,7 +155,7 @@ def _despill(fg: np.ndarray, alpha: np.ndarray, a_small: np.ndarray, small_f: np
     """Take a coloured backdrop's light off the guest's rim, in place (see estimate_foreground)."""
     h, w = alpha.shape
     sh, sw = a_small.shape
-    q = 4  # estimate_foreground's grid
+    q = _grid(h, w)
     # How much: none for a near-grey backdrop (under 15 levels of chroma its light tints nothing
     # visibly, and the step then costs nothing), full from 35 levels up (a blue studio backdrop is
     # about 95), fading over a rim of 1.5 % of the picture from the edge inwards.

@@ -138,11 +138,19 @@ def warp_to_cell(
     fade = max(2, round(0.035 * ch / q))
     sides = cv2.erode(sides, np.ones((fade, fade), np.uint8))
     sides = cv2.GaussianBlur(sides, (0, 0), fade / 2.0)
-    valid = cv2.resize(sides, size, interpolation=cv2.INTER_LINEAR).astype(np.float32) * (1.0 / 255.0)
-    bottom = studio_fade(matrix, (pw, ph), size)
-    if bottom is not None:
-        valid = valid * bottom
-    return out, (valid if float(valid.min()) < 1.0 else None)
+    sides_f = sides.astype(np.float32) * (1.0 / 255.0)
+    bottom_fade = studio_fade(matrix, (pw, ph), size)
+    if bottom_fade is not None:
+        # Folded in on the quarter grid, each quarter row taking the lowest of its own and the next
+        # quarter row's full rows, so the upsampled (interpolated) fade still reaches 0 before the edge.
+        rows = sides_f.shape[0]
+        profile = np.zeros((rows + 1) * q, np.float32)
+        profile[: min(ch, rows * q)] = bottom_fade[: rows * q]
+        blocks = profile.reshape(rows + 1, q).min(axis=1)
+        sides_f *= np.minimum(blocks[:-1], blocks[1:])[:, None]
+    if float(sides_f.min()) >= 1.0:
+        return out, None
+    return out, cv2.resize(sides_f, size, interpolation=cv2.INTER_LINEAR)
 
 
 def _edge_at(p: np.ndarray, q: np.ndarray, axis: int, at: float) -> float:
@@ -155,11 +163,11 @@ def _edge_at(p: np.ndarray, q: np.ndarray, axis: int, at: float) -> float:
 
 
 def studio_fade(matrix: np.ndarray, photo_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray | None:
-    """A straight, even fade (float32 0..1) that ends the body above the photo's bottom edge; None if not needed.
+    """The studio fade's profile down the cell (float32 0..1 per row, 1 above), None where not needed.
 
-    Where that edge is inside the cell, the fade reaches 0 before it, so the replicated last rows never
-    show (no smear). The fade is level with the cell (a studio vignette, not a slanted cut), ends at the highest point
-    of the photo's bottom edge within the cell, and is FADE × cell height long.
+    Where the photo's bottom edge is inside the cell, the body ends in a straight, even fade: level with
+    the cell (a studio vignette, not a slanted cut, so one value per row), reaching 0 before the highest
+    point of that edge, so the replicated last rows never show (no smear), and FADE × cell height long.
 
     Args:
         matrix: photo px -> cell px.
@@ -172,8 +180,7 @@ def studio_fade(matrix: np.ndarray, photo_size: tuple[int, int], size: tuple[int
         return None
     margin = 1.5  # px kept clear of the edge: bilinear sampling there already mixes in replicated rows
     ys = np.arange(ch, dtype=np.float32) + 0.5
-    col = _ramp((bottom - margin - ys) / max(4.0, FADE * ch))
-    return np.ascontiguousarray(np.broadcast_to(col[:, None], (ch, cw)))
+    return _ramp((bottom - margin - ys) / max(4.0, FADE * ch))
 
 
 def _ramp(t: np.ndarray) -> np.ndarray:

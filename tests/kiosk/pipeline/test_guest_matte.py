@@ -117,14 +117,18 @@ def test_studio_fade_is_level_and_ends_before_the_photo_edge():
     matrix = np.array([[math.cos(t), math.sin(t), 0.0], [-math.sin(t), math.cos(t), 120.0]])
     photo = (1200, 1100)
     fade = compose.studio_fade(matrix, photo, (cw, ch))
-    assert fade is not None
-    assert np.ptp(fade, axis=1).max() == 0.0  # level: every row is one value
+    assert fade is not None and fade.shape == (ch,)  # level: one value per row
     bottom = compose._bottom_edge(matrix, photo, cw)
     assert bottom < ch
-    assert fade[math.floor(bottom) - 1 :, :].max() == 0.0  # nothing of the photo's last rows shows
-    col = fade[:, 0]
-    assert col[: int(bottom - compose.FADE * ch) - 3].min() == 1.0
-    assert np.all(np.diff(col) <= 1e-6)  # one even ramp down, no bumps
+    assert fade[math.floor(bottom) - 1 :].max() == 0.0  # nothing of the photo's last rows shows
+    assert fade[: int(bottom - compose.FADE * ch) - 3].min() == 1.0
+    assert np.all(np.diff(fade) <= 1e-6)  # one even ramp down, no bumps
+    # Through warp_to_cell, whose validity is built on a coarser grid: still level, still 0 by the edge.
+    photo_img = np.full((photo[1], photo[0], 3), 128, np.uint8)
+    _cell, valid = compose.warp_to_cell(photo_img, matrix, (cw, ch))
+    assert valid is not None
+    assert valid[math.floor(bottom) - 1 :, 200:1000].max() == 0.0
+    assert valid[int(bottom - compose.FADE * ch) - 40, 200:1000].min() > 0.99
 
 
 @pytest.mark.parametrize("name", ["cc0_man_elderly_outdoor_01.jpg"])
