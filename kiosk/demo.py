@@ -46,8 +46,6 @@ from kiosk.session.store import SessionStore, Step
 SAMPLE = Path(__file__).with_name("assets") / "sample_portrait.png"
 BRIDGE_URL = "sim://demo-selftest"
 PRINT_LAYOUT = "4x6"
-NO_PACK = "no model pack installed: the studio result is delivered (install one with `kiosk models pull`)"
-TEST_PACK_FAMILIES = ("sd-tiny-random",)  # scripts/build_tiny_pack.py: random weights, output is noise
 
 
 class StepSkipped(Exception):
@@ -391,6 +389,8 @@ def _provenance(ctx: _Context, step: DemoStep) -> None:
 
 
 def _generation(ctx: _Context, step: DemoStep) -> None:
+    from kiosk.commands.packs import build_hint
+
     gcfg = ctx.cfg.generation
     pack_dir = gcfg.resolved_pack_dir(ctx.cfg.models_dir)
     step.data = {"pack_dir": str(pack_dir), "generated": False}
@@ -398,39 +398,39 @@ def _generation(ctx: _Context, step: DemoStep) -> None:
         raise StepSkipped("generation is disabled in the config (generation.enabled): the studio result is "
                           "delivered")
     if not (pack_dir / "manifest.json").exists():
-        raise StepSkipped(NO_PACK)
+        step.data["build_command"] = build_hint(pack_dir)
+        raise StepSkipped(f"no model pack installed, the studio result is delivered: {build_hint(pack_dir)}")
     from kiosk.generation.local import LocalGenerator
     from kiosk.pipeline.generative import GenerativePipeline
     from models.diffusion.pack import read_manifest
 
     manifest = read_manifest(pack_dir)
-    if manifest.family in TEST_PACK_FAMILIES:
-        raise StepSkipped(f"the installed pack ({manifest.model_id}) is the random-weight test pack, whose "
-                          "output is noise: the studio result is delivered (install a real one with "
-                          "`kiosk models pull`)")
     if gcfg.style not in manifest.styles:
         raise KioskError(f"generation.style {gcfg.style!r} is not in the pack "
                          f"(choose one of: {', '.join(manifest.styles)})")
     assert ctx.photo is not None  # reason: set by the studio step
     generator = LocalGenerator(pack_dir, gcfg.runtime)
+    fmt = ctx.cfg.pipeline.default_format
     try:
         with StudioPipeline(ctx.cfg.models_dir, ctx.cfg.pipeline) as studio:
-            pipe = GenerativePipeline(studio, generator, identity_min_ssim=gcfg.identity_min_ssim)
-            result = pipe.headshot(ctx.photo, style=gcfg.style, seed=gcfg.seed, steps=gcfg.steps,
-                                   strength=gcfg.strength)
+            pipe = GenerativePipeline(studio, generator)
+            result = pipe.make(ctx.photo, style=gcfg.style, formats=[fmt], seed=gcfg.seed, steps=gcfg.steps,
+                               strength=gcfg.strength)
     finally:
         generator.close()
-    name = f"generated-{gcfg.style}.jpg"
-    data = encode_delivery(result.image, result.source_type, ctx.cfg.delivery.provenance,
-                           ctx.cfg.pipeline.jpeg_quality, description=result.description(), title=name)
+    step.data.update(generated=result.generated, seed=result.seed, source_type=result.source_type,
+                     fallback_reason=result.fallback_reason, model_id=manifest.model_id,
+                     license=manifest.license,
+                     gate=None if result.gate is None else result.gate.measures)
+    if not result.generated:
+        raise KioskError(f"{manifest.model_id}: {result.fallback_reason} (the studio result is delivered)")
+    name = f"ai-{gcfg.style}.jpg"
+    data = encode_delivery(result.image(fmt), result.source_type, ctx.cfg.delivery.provenance,
+                           ctx.cfg.pipeline.jpeg_quality, description=result.description(fmt), title=name)
     write_atomic(ctx.out_dir / name, data)
     step.files = [name]
-    step.data.update(generated=result.generated, seed=result.seed, source_type=result.source_type,
-                     fallback_reason=result.fallback_reason, model_id=manifest.model_id)
-    if not result.generated:
-        raise KioskError(f"generation did not run ({result.fallback_reason}): the studio result is in {name}")
-    step.detail = (f"{manifest.model_id}, style {gcfg.style}, seed {result.seed}, face SSIM "
-                   f"{result.face_ssim:.3f}: {name} (declares AI content)")
+    step.detail = (f"{manifest.model_id} ({manifest.license}), style {gcfg.style}, seed {result.seed}, "
+                   f"quality gate passed: {name} (declares AI content)")
 
 
 # --- 8. privacy ------------------------------------------------------------------------------------------

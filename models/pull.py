@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.diffusion.pack import MANIFEST, Pack, load_pack, read_manifest
+from models.diffusion.pack import MANIFEST, Pack, load_pack, read_manifest, write_stamp
 from models.errors import ModelFetchError, PackError
 from models.store import fsync_dir, sha256_file
 
@@ -197,11 +197,13 @@ def pull_pack(
             )
         os.replace(part, final)
 
-    load_pack(staging, verify=False)  # layout, styles, scheduler; every file was just verified above
+    load_pack(staging, verify="none")  # layout, styles, scheduler; every file was just verified above
     _install(staging, dest)
+    pack = load_pack(dest, verify="none")
+    write_stamp(dest, pack.manifest)  # the start-up check compares sizes and mtimes with this
     return PullResult(
         dest=dest,
-        pack=load_pack(dest, verify=False),
+        pack=pack,
         downloaded_bytes=dl.downloaded,
         resumed_files=result_resumed,
         reused_files=reused,

@@ -147,9 +147,12 @@ def build(shape: str, out: Path) -> None:
     )
     pipe.save_pretrained(staging, safe_serialization=True)
     shutil.rmtree(staging / "tokenizer-src")
-    front = [f"license: {spec['license']}"] + ([f"license_name: {spec['license_name']}"] if "license_name" in spec else [])
+    front = [f"license: {spec['license']}"]
+    if "license_name" in spec:
+        front.append(f"license_name: {spec['license_name']}")
     card = "---\n" + "\n".join(front) + "\ntags:\n- random-weights\n---\n\n"
-    card += f"# Random-weight checkpoint ({shape} shapes)\n\nMade by scripts/make_random_checkpoint.py with seed {SEED}; "
+    card += f"# Random-weight checkpoint ({shape} shapes)\n\n"
+    card += f"Made by scripts/make_random_checkpoint.py with seed {SEED}; "
     card += "its weights and tokenizer ids are random, so its images are noise.\n"
     (staging / "README.md").write_text(card, encoding="utf-8")
     shutil.rmtree(out, ignore_errors=True)

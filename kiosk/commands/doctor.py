@@ -97,6 +97,7 @@ def diagnose(config_path: str | None, root: Path = Path("/")) -> list[Check]:
             check_journal,
             check_models,
             check_pack,
+            check_runtime,
             check_camera,
             check_bridge,
             check_printer,
@@ -221,7 +222,9 @@ def check_models(cfg: Any) -> Check:
 
 
 def check_pack(cfg: Any) -> Check:
-    """The generative model pack, when generation is on: present and every file matches its sha256."""
+    """The generative model pack, when generation is on: present, every file matches its sha256, licence."""
+    from kiosk.commands.packs import build_hint
+    from models.diffusion.licence import verdict
     from models.diffusion.pack import load_pack
     from models.errors import ModelError
 
@@ -230,17 +233,104 @@ def check_pack(cfg: Any) -> Check:
         return Check("pack", OK, "generation off (studio headshots only)")
     pack_dir = g.resolved_pack_dir(cfg.models_dir)
     if not (pack_dir / "manifest.json").exists() and g.pack_dir is None:
-        return Check(
-            "pack",
-            WARN,
-            f"no model pack at {pack_dir}: guests get studio headshots",
-            "install one with `kiosk models pull SOURCE`, or set generation.enabled = false",
-        )
+        return Check("pack", WARN, f"no model pack at {pack_dir}: guests get studio headshots",
+                     f"{build_hint(pack_dir)}; or set generation.enabled = false")
     try:
-        pack = load_pack(pack_dir, verify=True)
+        pack = load_pack(pack_dir, verify="full")
     except ModelError as err:
-        return Check("pack", FAIL, str(err), "re-pull it: `kiosk models pull SOURCE` (guests get studio results)")
-    return Check("pack", OK, f"{pack_dir}: {len(pack.manifest.files)} files verified")
+        return Check("pack", FAIL, str(err), "rebuild it with `kiosk models build-pack SOURCE` (guests get studio "
+                     "results meanwhile)")
+    m = pack.manifest
+    lic = verdict(m.license)
+    found = f"{m.model_id} [{m.family}], {len(m.files)} files verified; licence {lic.message}"
+    if not lic.paid_events_ok:
+        return Check("pack", WARN, found, "for a paying event, build a pack from a model whose licence allows "
+                     "commercial use (family sd15-lcm; see docs/operator/models.md)")
+    return Check("pack", OK, found)
+
+
+def check_runtime(cfg: Any) -> Check:
+    """ONNX Runtime is installed once, the configured GPU providers really start, and engines are built."""
+    from models.runtime.probe import ort_distributions, probe
+
+    dists = ort_distributions()
+    if len(dists) > 1:
+        return Check("runtime", FAIL, f"several ONNX Runtime wheels installed: {', '.join(dists)} (they overwrite "
+                     "each other's files)", "pip uninstall -y onnxruntime onnxruntime-gpu, then pip install "
+                     "'headshot-kiosk[cpu]' or 'headshot-kiosk[gpu]'")
+    if not dists:
+        return Check("runtime", FAIL, "ONNX Runtime is not installed: no AI headshots",
+                     "pip install 'headshot-kiosk[cpu]' (or [gpu] on an NVIDIA machine)")
+    rt = cfg.generation.runtime
+    probes = {p.name: p for p in probe(rt.device_id)}
+    started = [name for name, p in probes.items() if p.started]
+    what = f"{dists[0]}; providers that start here: {', '.join(started) or 'CPU only'}"
+    if rt.kind == "tensorrt":
+        return _check_native_engines(cfg, what)
+    names = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider"}
+    wanted = [names[p] for p in rt.providers if p != "cpu"]
+    # Listed by the build but not starting: ONNX Runtime would quietly run on the CPU instead.
+    failing = [f"{n} ({probes[n].detail})" for n in wanted if probes[n].listed and not probes[n].started]
+    if failing:
+        return Check("runtime", WARN, f"{what}; configured but not starting: {'; '.join(failing)}: generation "
+                     "runs on the next provider (the CPU at worst, minutes per headshot)",
+                     "check the NVIDIA driver and the CUDA/cuDNN versions onnxruntime-gpu needs (operator docs)")
+    if "TensorrtExecutionProvider" in started and "TensorrtExecutionProvider" in wanted:
+        note = _ort_engine_note(cfg)
+        if note:
+            return Check("runtime", WARN, f"{what}; {note}", "run `kiosk models build-engines` once (minutes)")
+    return Check("runtime", OK, what)
+
+
+def _pack_or_none(cfg: Any) -> Any:
+    from models.diffusion.pack import load_pack
+    from models.errors import ModelError
+
+    pack_dir = cfg.generation.resolved_pack_dir(cfg.models_dir)
+    if not (pack_dir / "manifest.json").exists():
+        return None
+    try:
+        return load_pack(pack_dir, verify="none")
+    except ModelError:
+        return None
+
+
+def _ort_engine_note(cfg: Any) -> str | None:
+    """Which graphs lack a TensorRT EP engine for this GPU (None: all built, or no pack)."""
+    from models.diffusion.pack import COMPONENTS
+    from models.runtime.ort import OrtRuntime
+
+    pack = _pack_or_none(cfg)
+    if pack is None:
+        return None
+    rt = OrtRuntime(cfg.generation.runtime, cfg.generation.runtime.cache_dir or pack.root / "engines")
+    precision = pack.precision(rt.prefers_fp16)
+    lacking = [c for c in COMPONENTS
+               if not (m := rt.engine_marker(pack.graph(c, precision), pack.static_shapes(c),
+                                             pack.graph_digests(c, precision))) or not m.exists()]
+    return f"no TensorRT engine yet for {', '.join(lacking)} (the CUDA provider runs meanwhile)" if lacking else None
+
+
+def _check_native_engines(cfg: Any, what: str) -> Check:
+    from models.diffusion.pack import COMPONENTS
+    from models.runtime import make_runtime
+    from models.runtime.base import RuntimeUnavailable
+
+    pack = _pack_or_none(cfg)
+    try:
+        rt = make_runtime(cfg.generation.runtime, engine_dir=None if pack is None else pack.root / "engines")
+    except RuntimeUnavailable as err:
+        return Check("runtime", FAIL, f"{what}; native TensorRT cannot run: {err}", "see the operator docs (GPU)")
+    if pack is None:
+        return Check("runtime", OK, f"{what}; native TensorRT ready (no pack yet)")
+    precision = pack.precision(rt.prefers_fp16)
+    lacking = [c for c in COMPONENTS if not rt.engine_path(  # type: ignore[attr-defined]  # reason: TensorRTRuntime
+        pack.graph(c, precision), pack.static_shapes(c), pack.graph_digests(c, precision)).exists()]
+    if lacking:
+        return Check("runtime", FAIL, f"{what}; no TensorRT engine for {', '.join(lacking)} on this GPU: the kiosk "
+                     "will not build one while starting, guests get studio headshots",
+                     "run `kiosk models build-engines` once (minutes)")
+    return Check("runtime", OK, f"{what}; TensorRT engines built for this GPU")
 
 
 def check_camera(cfg: Any) -> Check:

@@ -32,6 +32,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--format", dest="fmt", choices=list(FORMATS), help="output format (default: config)")
     p.add_argument("--no-fallback", action="store_true", help="exit 1 instead of writing the studio result")
+    p.add_argument("--save-stages", metavar="DIR",
+                   help="also write the model's input, mask and raw output (.npy and .png) and the composite to DIR")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of a line")
     p.set_defaults(func=run)
 
@@ -49,11 +51,27 @@ def _check_args(args: argparse.Namespace) -> None:
         raise InputError(f"--seed {args.seed}: give a seed of 0 or more")
 
 
+def _save_stages(folder: str, stages: dict[str, Any]) -> None:
+    """Each stage as .npy (exact values, for parity checks) and .png (to look at)."""
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, arr in stages.items():
+        np.save(out / f"{name}.npy", arr)
+        img = np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        cv2.imwrite(str(out / f"{name}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Render the headshot, write it atomically, say whether it is generative or the studio fallback."""
+    """Render the headshot, write it atomically, say whether it is the AI composite or the studio fallback."""
     from pathlib import Path
 
     from calibration.profile import profile_for_config
+    from kiosk.commands.packs import build_hint
     from kiosk.config import load_config
     from kiosk.delivery.provenance import encode_delivery
     from kiosk.errors import InputError
@@ -67,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     gcfg = cfg.generation
     style = args.style or gcfg.style
+    fmt = args.fmt or cfg.pipeline.default_format
     pack_dir = Path(args.pack) if args.pack else gcfg.resolved_pack_dir(cfg.models_dir)
     photo = load_image(args.input, max_megapixels=cfg.pipeline.max_input_megapixels)
 
@@ -75,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if not gcfg.enabled and not args.pack:
         reason = "generation is disabled in the config (generation.enabled)"
     elif not (pack_dir / "manifest.json").exists() and not args.pack:
-        reason = f"no model pack installed at {pack_dir} (install one with `kiosk models pull SOURCE`)"
+        reason = f"no model pack installed at {pack_dir}: {build_hint(pack_dir)}"
     else:
         pack = load_pack(pack_dir)  # an explicit but broken pack is bad input: exit 2 with the reason
         if style not in pack.manifest.styles:
@@ -84,32 +103,35 @@ def run(args: argparse.Namespace) -> int:
             )
         steps = args.steps or gcfg.steps or pack.style(style).steps
         strength = args.strength or gcfg.strength or pack.style(style).strength
-        if int(steps * strength) < 1:
+        if pack.manifest.scheduler.name != "lcm" and int(steps * strength) < 1:
             raise InputError(f"--steps {steps} × --strength {strength} runs no step: raise either")
         generator = LocalGenerator(pack_dir, gcfg.runtime)
 
     profile, calibration_notes = profile_for_config(cfg.calibration, cfg.data_dir)
     with StudioPipeline(cfg.models_dir, cfg.pipeline, profile=profile) as studio:
-        pipe = GenerativePipeline(studio, generator, reason, identity_min_ssim=gcfg.identity_min_ssim)
-        result = pipe.headshot(
+        pipe = GenerativePipeline(studio, generator, reason)
+        result = pipe.make(
             photo.bgr,
             style=style,
+            formats=[fmt],
             backdrop=args.backdrop,
-            fmt=args.fmt,
             seed=args.seed if args.seed is not None else gcfg.seed,
             steps=args.steps or gcfg.steps,
             strength=args.strength or gcfg.strength,
         )
+    if args.save_stages and result.stages:
+        _save_stages(args.save_stages, result.stages)
     if args.no_fallback and not result.generated:
         print(f"kiosk: generation did not run: {result.fallback_reason}", file=sys.stderr)  # noqa: T201  # reason: CLI output
         return 1
+    image = result.image(fmt)
     # XMP disclosure always (ai-composite when generated); a signed C2PA manifest when configured.
     data = encode_delivery(
-        result.image,
+        image,
         result.source_type,
         cfg.delivery.provenance,
         cfg.pipeline.jpeg_quality,
-        description=result.description(),
+        description=result.description(fmt),
         title=Path(args.output).name,
     )
     try:
@@ -117,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         why = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
         raise InputError(f"{args.output}: cannot write the headshot: {why}") from err
-    h, w = result.image.shape[:2]
+    h, w = image.shape[:2]
     notes = photo.notes + calibration_notes + result.notes
+    gate = result.gate
     if args.json:
         print(  # noqa: T201  # reason: CLI output
             json.dumps(
@@ -126,22 +149,21 @@ def run(args: argparse.Namespace) -> int:
                     "output": str(out),
                     "width": w,
                     "height": h,
+                    "format": fmt,
                     "generated": result.generated,
                     "source_type": result.source_type,
                     "fallback_reason": result.fallback_reason,
                     "seed": result.seed,
-                    "style": result.style,
-                    "face_ssim": result.face_ssim,
+                    "style": style,
+                    "gate": None if gate is None else {"passed": gate.passed, "failed": gate.failed,
+                                                       "measures": gate.measures},
                     "notes": notes,
                     "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
                 }
             )
         )
     elif result.generated:
-        print(  # noqa: T201  # reason: CLI output
-            f"wrote {out} ({w}×{h}, generative, style {style}, seed {result.seed}, "
-            f"face SSIM {result.face_ssim:.3f})"
-        )
+        print(f"wrote {out} ({w}×{h}, AI composite, style {style}, seed {result.seed})")  # noqa: T201  # reason: CLI output
     else:
         print(f"wrote {out} ({w}×{h}, studio headshot): {result.fallback_reason}")  # noqa: T201  # reason: CLI output
     return 0

@@ -1,4 +1,4 @@
-"""`kiosk models fetch | verify | list | pull | pack-info | build-engines`: model files and packs."""
+"""`kiosk models fetch | verify | list | build-pack | pull | pack-info | build-engines`: model files and packs."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
 
 
 def _register_packs(msub: Any) -> None:
-    """`pull`, `pack-info` and `build-engines`: diffusion packs (in kiosk.commands.packs)."""
+    """`build-pack`, `pull`, `pack-info` and `build-engines`: diffusion packs (in kiosk.commands.packs)."""
     from kiosk.commands.packs import register as register_packs
 
     register_packs(msub)
@@ -89,15 +89,15 @@ def _verify_pack(args: argparse.Namespace) -> str | None:
         print(f"{'off':8} {'model pack':28} generation disabled (studio headshots only)")  # noqa: T201  # reason: CLI output
         return None
     if not (pack_dir / "manifest.json").exists() and g.pack_dir is None:
-        print(f"{'none':8} {'model pack':28} {pack_dir}: studio headshots only (`kiosk models pull SOURCE`)")  # noqa: T201  # reason: CLI output
+        print(f"{'none':8} {'model pack':28} {pack_dir}: studio headshots only (`kiosk models build-pack SOURCE`)")  # noqa: T201  # reason: CLI output
         return None
     try:
-        pack = load_pack(pack_dir, verify=True)
+        pack = load_pack(pack_dir, verify="full")  # every file hashed; refreshes the start-up stamp
     except ModelError as err:
         print(f"{'corrupt':8} {'model pack':28} {err}")  # noqa: T201  # reason: CLI output
         return (
             f"the model pack at {pack_dir} cannot be used (guests get studio headshots meanwhile): "
-            "re-install it with `kiosk models pull SOURCE`"
+            "rebuild it with `kiosk models build-pack SOURCE`, or re-pull it"
         )
     print(f"{'ok':8} {'model pack':28} {pack_dir} ({len(pack.manifest.files)} files)")  # noqa: T201  # reason: CLI output
     return None

@@ -18,7 +18,7 @@ class GenerationConfig(ConfigSection):
         None,
         description="Model pack folder (default: <data_dir>/models/packs/default, see `kiosk models pull`).",
     )
-    style: str = Field("studio", min_length=1, max_length=48, description="Pack style preset used by default.")
+    style: str = Field("corporate", min_length=1, max_length=48, description="Pack style preset used by default.")
     steps: int | None = Field(None, ge=1, le=100, description="Denoising schedule length (default: the pack's).")
     strength: float | None = Field(None, gt=0.0, le=1.0, description="img2img strength 0..1 (default: the pack's).")
     seed: int | None = Field(
@@ -39,12 +39,6 @@ class GenerationConfig(ConfigSection):
         3, ge=0, le=100, description="Restarts allowed within restart_window_s before generation is disabled."
     )
     restart_window_s: float = Field(600.0, ge=1.0, le=86400.0, description="Window of the crash-loop limit, s.")
-    identity_min_ssim: float = Field(
-        0.9,
-        ge=0.0,
-        le=1.0,
-        description="Face SSIM (final vs studio) below which the studio result is delivered.",
-    )
 
     def resolved_pack_dir(self, models_dir: Path) -> Path:
         """The pack folder: pack_dir, or the default location under the models folder."""

@@ -21,7 +21,7 @@ def make_generator(config: GenerationConfig, models_dir: Path) -> tuple[Generato
         return None, "generation is disabled in the config (generation.enabled)"
     pack_dir = config.resolved_pack_dir(models_dir)
     if not (pack_dir / "manifest.json").exists():
-        return None, f"no model pack installed at {pack_dir} (install one with `kiosk models pull SOURCE`)"
+        return None, f"no model pack installed at {pack_dir} (build one with `kiosk models build-pack SOURCE`)"
     try:
         read_manifest(pack_dir)
     except PackError as err:

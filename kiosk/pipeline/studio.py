@@ -135,20 +135,29 @@ class StudioPipeline:
         self.close()
 
     # -- stages ------------------------------------------------------------------------------------
-    def detect(self, bgr: np.ndarray) -> list[Face]:
-        """Faces in the photo: the short-range model first, the full-range one for small/distant faces."""
+    def detect(self, bgr: np.ndarray, thorough: bool = False) -> list[Face]:
+        """Faces in the photo: the short-range model first, the full-range one for small/distant faces.
+
+        thorough: always add the full-range model's faces too (small faces beside a large one), and where
+            both models found a face keep the surer one (a small face next to a large one scores low in
+            the short-range model).
+        """
         faces = self._detector("short").detect(bgr)
-        if not faces or max(f.h for f in faces) < 0.12 * min(bgr.shape[:2]):
-            faces = self._merge(faces, self._detector("full").detect(bgr))
+        if thorough or not faces or max(f.h for f in faces) < 0.12 * min(bgr.shape[:2]):
+            faces = self._merge(faces, self._detector("full").detect(bgr), by_score=thorough)
         return faces
 
     @staticmethod
-    def _merge(a: list[Face], b: list[Face]) -> list[Face]:
+    def _merge(a: list[Face], b: list[Face], by_score: bool = False) -> list[Face]:
         out = list(a)
         for f in b:
             fx, fy = f.center
-            if all(abs(fx - g.center[0]) > g.w / 2 or abs(fy - g.center[1]) > g.h / 2 for g in out):
+            same = [i for i, g in enumerate(out)
+                    if abs(fx - g.center[0]) <= g.w / 2 and abs(fy - g.center[1]) <= g.h / 2]
+            if not same:
                 out.append(f)
+            elif by_score and f.score > out[same[0]].score:
+                out[same[0]] = f
         return out
 
     def analyse(self, bgr: np.ndarray) -> Assessment:
@@ -168,7 +177,7 @@ class StudioPipeline:
         self,
         bgr: np.ndarray,
         style: str | None = None,
-        fmt: str | None = None,
+        fmt: str | FormatSpec | None = None,
         analysis: Assessment | None = None,
         progress: Callable[[str, float], None] | None = None,
     ) -> StudioResult:
@@ -177,7 +186,7 @@ class StudioPipeline:
         Args:
             bgr: the photo, BGR uint8 (already calibrated if `analysis` is given).
             style: backdrop style (default: config).
-            fmt: output format (default: config).
+            fmt: output format, by name or as a spec (default: config).
             analysis: a previous `analyse()` of the same photo, to skip detection.
             progress: called with (stage name, fraction 0..1) as the work advances.
         """
@@ -185,7 +194,7 @@ class StudioPipeline:
         if style not in OUTPUT_STYLES:
             raise InputError(f"unknown style '{style}' (choose one of: {', '.join(OUTPUT_STYLES)})")
         try:
-            spec = get_format(fmt or self.config.default_format)
+            spec = fmt if isinstance(fmt, FormatSpec) else get_format(fmt or self.config.default_format)
         except ValueError as err:
             raise InputError(str(err)) from err
         report = progress or (lambda _stage, _frac: None)

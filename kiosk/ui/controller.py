@@ -132,9 +132,12 @@ class StudioProcessor:
         finally:
             self._warming.clear()
         info = getattr(self.generator, "info", {}) or {}
+        runtime = info.get("runtime") or {}
+        notes = runtime.get("notes") or []
         self.generation_state = (
-            f"ready ({info.get('model_id', 'pack')}, {info.get('runtime', 'runtime')}; "
-            f"warm-up {time.monotonic() - t0:.1f} s)"
+            f"ready ({info.get('model_id', 'pack')}, {runtime.get('backend', 'runtime')} "
+            f"{info.get('precision', '')}; warm-up {time.monotonic() - t0:.1f} s)"
+            + (f"; note: {'; '.join(notes)}" if notes else "")
         )
 
     def idle(self) -> None:
@@ -194,13 +197,15 @@ class StudioProcessor:
             data = self._encode(res.image, "edited", "Studio headshot by Headshot Kiosk", name)
             out[fmt] = write_atomic(out_dir / name, data)
         if gen_style is not None:
-            self._generate(img, gen_style, backdrop, formats, studio, out, out_dir, 0.1 + studio_share, progress)
+            self._generate(img, analysis, gen_style, backdrop, formats, studio, out, out_dir, 0.1 + studio_share,
+                           progress)
         progress(1.0, "done")
         return out
 
     def _generate(
         self,
         img: np.ndarray,
+        analysis: Any,
         style: str,
         backdrop: str,
         formats: list[str],
@@ -210,7 +215,7 @@ class StudioProcessor:
         start: float,
         progress: Callable[[float, str], None],
     ) -> None:
-        """Replace each format's studio file by the generative composite; on failure keep studio, say why."""
+        """One AI composite for every format (cut from one generation); on failure keep studio, say why."""
         import secrets
 
         from kiosk.pipeline.generative import GenerativePipeline
@@ -223,29 +228,21 @@ class StudioProcessor:
             # Waiting could take minutes on a big pack; the guest gets the studio result now.
             self._fell_back("the AI model is still loading (warm-up in progress)")
             return
-        gp = GenerativePipeline(
-            _StudioDone(studio),  # type: ignore[arg-type]  # reason: duck-typed: headshot() returns the studio results made above
-            self.generator,
-            self.generation_reason,
-            identity_min_ssim=self.generation.identity_min_ssim,
-        )
         g = self.generation
         seed = g.seed if g.seed is not None else secrets.randbelow(2**31)
-        n = len(formats)
-        for i, fmt in enumerate(formats):
 
-            def step(done: int, total: int, i: int = i) -> None:
-                progress(start + (0.97 - start) * (i + done / max(1, total)) / n, f"generate {done}/{total}")
+        def step(done: int, total: int) -> None:
+            progress(start + (0.97 - start) * done / max(1, total), f"generate {done}/{total}")
 
-            res = gp.headshot(
-                img, style=style, backdrop=backdrop, fmt=fmt, seed=seed, steps=g.steps, strength=g.strength,
-                progress=step,
-            )  # fmt: skip
-            if not res.generated:
-                self._fell_back(res.fallback_reason or "generation failed")
-                return
+        gp = GenerativePipeline(self._pipeline(), self.generator, self.generation_reason)
+        res = gp.make(img, style=style, formats=formats, backdrop=backdrop, analysis=analysis, studio=studio,
+                      seed=seed, steps=g.steps, strength=g.strength, progress=step)
+        if not res.generated:
+            self._fell_back(res.fallback_reason or "generation failed")
+            return
+        for fmt in formats:
             name = f"{fmt}-ai-{style}.jpg"
-            data = self._encode(res.image, "ai-composite", res.description(), name)
+            data = self._encode(res.image(fmt), "ai-composite", res.description(fmt), name)
             out[fmt] = write_atomic(out_dir / name, data)
         self.generation_state = f"ready; last job: AI composite '{style}' (seed {seed})"
 
@@ -277,18 +274,6 @@ class StudioProcessor:
             self._pipe = None
         if self.generator is not None:
             self.generator.close()
-
-
-class _StudioDone:
-    """Stands in for the studio pipeline inside GenerativePipeline: returns the studio results already made."""
-
-    def __init__(self, results: dict[str, Any]) -> None:
-        self.results = results
-
-    def headshot(self, _bgr: np.ndarray, style: str | None = None, fmt: str | None = None) -> Any:
-        """The studio result of this format (made, calibrated and written before generation started)."""
-        assert fmt is not None
-        return self.results[fmt]
 
 
 @dataclass

@@ -157,8 +157,7 @@ def engine_cache_key(
     precision: str,
     shapes: Mapping[str, tuple[int, ...]],
 ) -> str:
-    """Key of a cached engine: any change of a graph file, TensorRT, GPU (name and compute capability),
-    precision or shapes gives a new key.
+    """Key of a cached engine: a change of any graph file, TensorRT, GPU, precision or shapes gives a new key.
 
     Args:
         digests: sha256 of every file of the graph (model.onnx and its external data), by name.

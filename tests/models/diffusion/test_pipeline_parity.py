@@ -77,8 +77,11 @@ def replay(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[np.ndarray]]:
         monkeypatch.setattr(mod, "randn_tensor", randn_tensor)
         if hasattr(mod, "retrieve_latents"):
             original = mod.retrieve_latents
-            monkeypatch.setattr(mod, "retrieve_latents",
-                                lambda out, generator=None, sample_mode="sample", _o=original: _o(out, generator, "argmax"))
+
+            def mode(out: Any, generator: Any = None, sample_mode: str = "sample", _o: Any = original) -> Any:
+                return _o(out, generator, "argmax")
+
+            monkeypatch.setattr(mod, "retrieve_latents", mode)
     yield queue
     assert queue == [], "diffusers drew fewer noise arrays than our pipeline"
 
@@ -153,7 +156,7 @@ def test_turbo_pack_matches_diffusers(tiny_pack: Path, replay: list[np.ndarray],
 def test_lcm_pack_matches_diffusers_lcm_img2img(tiny_lcm_pack: Path, replay: list[np.ndarray]) -> None:
     pack = load_pack(tiny_lcm_pack)
     image = _photo_like(5)
-    ours, noise, pipe = _ours(pack, "corporate", image, None, 4, 0.5)
+    ours, noise, _ = _ours(pack, "corporate", image, None, 4, 0.5)
     assert len(noise.draws) == 4  # the start noise and one per step but the last
     replay.extend(noise.draws)
     ref = _reference("lcm", pack, "corporate", image, None, 4, 0.5)
