@@ -117,20 +117,21 @@ def guest_region(
     iw, ih = image_size or (w, h)
     sx, sy = w / iw, h / ih
     person = coarse > 0.5
-    markers = np.zeros((h, w), np.int32)
-    markers[coarse < 0.15] = 1
-    for label, f in enumerate(others, start=3):
-        if abs(f.center[0] - face.center[0]) < 0.5 * (f.w + face.w) and abs(f.center[1] - face.center[1]) < 0.5 * (
-            f.h + face.h
-        ):
-            continue  # a second detection of the guest's own face
-        markers[_box_cells(f, sx, sy, (h, w), 0.4)] = label
-    markers[_box_cells(face, sx, sy, (h, w), 0.4)] = 2
-    confidence = np.ascontiguousarray(np.dstack([np.clip((1.0 - coarse) * 255.0, 0, 255).astype(np.uint8)] * 3))
-    labels = cv2.watershed(confidence, markers)
-    # The backdrop's own flood only steers the seams between people: what it claims is still the
-    # guest's to keep when it is connected to them.
-    mine = 1 - cv2.dilate((labels >= 3).astype(np.uint8), np.ones((3, 3), np.uint8))
+    rivals = [f for f in others
+              if abs(f.center[0] - face.center[0]) >= 0.5 * (f.w + face.w)
+              or abs(f.center[1] - face.center[1]) >= 0.5 * (f.h + face.h)]  # not the guest's own face again
+    mine: np.ndarray = np.ones((h, w), np.uint8)
+    if rivals:
+        markers = np.zeros((h, w), np.int32)
+        markers[coarse < 0.15] = 1
+        for label, f in enumerate(rivals, start=3):
+            markers[_box_cells(f, sx, sy, (h, w), 0.4)] = label
+        markers[_box_cells(face, sx, sy, (h, w), 0.4)] = 2
+        confidence = np.dstack([np.clip((1.0 - coarse) * 255.0, 0, 255).astype(np.uint8)] * 3)
+        labels = cv2.watershed(np.ascontiguousarray(confidence), markers)
+        # The backdrop's own flood only steers the seams between people: what it claims is still the
+        # guest's to keep when it is connected to them.
+        mine = 1 - cv2.dilate((labels >= 3).astype(np.uint8), np.ones((3, 3), np.uint8))
     # Keep the confident person region connected to the face box, then the doubtful fringe that
     # touches it (wisps of hair are less certain than the head they grow from).
     strong = (person & (mine > 0)).astype(np.uint8)
