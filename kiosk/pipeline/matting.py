@@ -157,7 +157,7 @@ def head_box(face: Face, image_size: tuple[int, int]) -> tuple[int, int, int, in
 
     The segmenter sees the whole photo at 256 px, where hair and a fur hat's crown are a few cells
     wide and often dropped; a second look at this crop (2.4 face heights across) sees the head about
-    1.5× larger in a portrait cell, more in a wider photo (bench/matting.py: SAD −8 %, MSE −10 %,
+    1.5× larger in a portrait cell, more in a wider photo (bench/matting.py: SAD −7 %, MSE −9 %,
     gradient error −10 % on keyed composites).
 
     Args:
