@@ -116,21 +116,23 @@ def canvas_spec(formats: Sequence[FormatSpec], size: tuple[int, int]) -> FormatS
 
 
 def cut(canvas: np.ndarray, face: Face, fmt: FormatSpec) -> np.ndarray:
-    """One format's cell from the canvas by the format's own rule (face size and eye line)."""
+    """One format's cell from the canvas by the format's own rule (face size and eye line).
+
+    One resampling only (area averaging when shrinking), so the guest's pixels stay as sharp as the studio
+    pipeline's own; the frame is placed to the nearest canvas pixel.
+    """
     cw, ch = fmt.cell
     height = face.h / fmt.face_height
     width = height * cw / ch
     ex, ey = face.eye_center
-    x0, y0 = ex - width / 2.0, ey - fmt.eye_line * height
-    s = cw / width
-    matrix = np.array([[s, 0.0, -x0 * s], [0.0, s, -y0 * s]], np.float64)
-    if s < 0.95:  # shrink with area averaging first, so the cut does not alias
-        small = cv2.resize(canvas, (max(1, round(canvas.shape[1] * s)), max(1, round(canvas.shape[0] * s))),
-                           interpolation=cv2.INTER_AREA)
-        sx, sy = small.shape[1] / canvas.shape[1], small.shape[0] / canvas.shape[0]
-        matrix = np.array([[s / sx, 0.0, -x0 * s], [0.0, s / sy, -y0 * s]], np.float64)
-        canvas = small
-    return cv2.warpAffine(canvas, matrix, (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    x0, y0 = round(ex - width / 2.0), round(ey - fmt.eye_line * height)
+    w, h = max(1, round(width)), max(1, round(height))
+    pad = max(0, -x0, -y0, x0 + w - canvas.shape[1], y0 + h - canvas.shape[0])
+    if pad:
+        canvas = cv2.copyMakeBorder(canvas, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    window = canvas[y0 + pad: y0 + pad + h, x0 + pad: x0 + pad + w]
+    shrink = w >= cw
+    return cv2.resize(window, (cw, ch), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
 def block_mask(regen: np.ndarray, factor: int) -> np.ndarray:
