@@ -28,7 +28,10 @@ fi
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp_src" ]; then
   echo "setup: installing Python packages into .venv" >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip wheel >&2
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" >&2
+  # The export extra (build-pack, and the tests' parity with diffusers) needs torch: the CPU build, pinned
+  # first so that no other requirement pulls a multi-GB CUDA build.
+  .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[cpu,dev,export]" >&2
   echo "$stamp_src" > .venv/.setup-stamp
 fi
 

@@ -168,7 +168,12 @@ class OrtRuntime(Runtime):
 
     def __init__(self, config: OrtConfig, engine_dir: Path | None = None, allow_build: bool = False) -> None:
         super().__init__(engine_dir, allow_build)
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise RuntimeUnavailable(
+                "ONNX Runtime is not installed: pip install 'headshot-kiosk[cpu]' (or [gpu] on an NVIDIA machine)"
+            ) from err
 
         self._ort = ort
         self.config = config
