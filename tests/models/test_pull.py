@@ -1,7 +1,9 @@
-"""`models pull` against a real HTTP server on loopback: resume with Range, sha256 checks, atomic install."""
+"""`models pull` against a real HTTP server on loopback serving a pack made by build-pack (tests/conftest.py's
+tiny_pack): resume with Range, sha256 checks, atomic install, the start-up stamp written after."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -11,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from models.diffusion import pack as pack_module
+from models.diffusion.pack import STAMP, load_pack, stamp_matches
 from models.errors import ModelFetchError
 from models.pull import pull_pack, resolve_source
-
-PACK = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_pack"
 
 
 @dataclass
@@ -69,9 +71,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, ServerState]]:
+def pack(tiny_pack: Path) -> Path:
+    """The pack served (its files as build-pack wrote them)."""
+    return tiny_pack
+
+
+@pytest.fixture
+def server(pack: Path, tmp_path: Path) -> Iterator[tuple[str, ServerState]]:
     root = tmp_path / "served"
-    shutil.copytree(PACK, root)
+    shutil.copytree(pack, root, ignore=shutil.ignore_patterns("engines", STAMP))
     state = ServerState(root)
     handler = type("H", (_Handler,), {"state": state})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -82,27 +90,41 @@ def server(tmp_path: Path) -> Iterator[tuple[str, ServerState]]:
     httpd.server_close()
 
 
-def test_pull_installs_a_verified_pack(server: tuple[str, ServerState], tmp_path: Path) -> None:
-    url, _ = server
+def test_pull_installs_a_verified_pack(
+    server: tuple[str, ServerState], pack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, state = server
     seen: list[str] = []
-    result = pull_pack(url, tmp_path / "packs" / "tiny", progress=lambda f, d, t: seen.append(f))
-    assert result.pack.manifest.model_id == "headshot-kiosk/tiny-random-sd"
-    for rel in result.pack.manifest.files:
-        assert (tmp_path / "packs" / "tiny" / rel).read_bytes() == (PACK / rel).read_bytes()
+    dest = tmp_path / "packs" / "tiny"
+    result = pull_pack(url, dest, progress=lambda f, d, t: seen.append(f))
+    manifest = result.pack.manifest
+    assert manifest.model_id == "tiny_diffusers" and result.pack.size == (128, 160)
+    assert {rel for rel, _ in state.requests} == {"manifest.json", *manifest.files}
+    for rel in manifest.files:
+        assert (dest / rel).read_bytes() == (pack / rel).read_bytes()
+    assert (dest / "unet" / "model.onnx_data").is_file(), "external weights come along"
     assert not (tmp_path / "packs" / ".tiny.pull").exists()
-    assert "unet/model.onnx" in seen
+    assert {"unet/model.onnx", "unet/model.onnx_data"} <= set(seen)
+    # The stamp written after the pull lets the kiosk's start skip the full hash.
+    stamp = json.loads((dest / STAMP).read_text())
+    assert set(stamp["files"]) == set(manifest.files) and stamp_matches(dest, manifest)
+    hashed: list[Path] = []
+    real = pack_module.sha256_file
+    monkeypatch.setattr(pack_module, "sha256_file", lambda p: hashed.append(Path(p)) or real(p))
+    load_pack(dest, verify="stamp")
+    assert hashed == [dest / "manifest.json"]
 
 
 def test_dropped_connection_resumes_with_range(server: tuple[str, ServerState], tmp_path: Path) -> None:
     url, state = server
     state.drop_after["unet/model.onnx"] = 100_000
+    state.drop_after["unet/model.onnx_data"] = 300_000
     result = pull_pack(url + "manifest.json", tmp_path / "tiny")
-    assert result.resumed_files == ["unet/model.onnx"]
-    ranges = [r for f, r in state.requests if f == "unet/model.onnx"]
-    assert ranges == [None, "bytes=100000-"]
-    assert (tmp_path / "tiny" / "unet" / "model.onnx").read_bytes() == (
-        PACK / "unet" / "model.onnx"
-    ).read_bytes()
+    assert sorted(result.resumed_files) == ["unet/model.onnx", "unet/model.onnx_data"]
+    assert [r for f, r in state.requests if f == "unet/model.onnx"] == [None, "bytes=100000-"]
+    assert [r for f, r in state.requests if f == "unet/model.onnx_data"] == [None, "bytes=300000-"]
+    for rel in ("unet/model.onnx", "unet/model.onnx_data"):
+        assert (tmp_path / "tiny" / rel).read_bytes() == (state.root / rel).read_bytes()
 
 
 def test_failed_pull_leaves_no_pack_and_the_next_run_resumes(
@@ -128,23 +150,35 @@ def test_server_ignoring_range_restarts_the_file(server: tuple[str, ServerState]
     state.ignore_range = True
     state.drop_after["unet/model.onnx"] = 5000
     result = pull_pack(url, tmp_path / "tiny")
-    assert (tmp_path / "tiny" / "unet" / "model.onnx").read_bytes() == (
-        PACK / "unet" / "model.onnx"
-    ).read_bytes()
-    assert result.pack.manifest.resolution == 128
+    assert (tmp_path / "tiny" / "unet" / "model.onnx").read_bytes() == (state.root / "unet" / "model.onnx").read_bytes()
+    assert [r for f, r in state.requests if f == "unet/model.onnx"] == [None, "bytes=5000-"]
+    sizes = sum((state.root / rel).stat().st_size for rel in result.pack.manifest.files)
+    assert result.downloaded_bytes >= sizes + 5000, "the whole file again, after the first 5000 bytes"
 
 
 def test_tampered_file_is_refused_and_nothing_installed(
     server: tuple[str, ServerState], tmp_path: Path
 ) -> None:
     url, state = server
-    with (state.root / "styles" / "studio.npy").open("r+b") as fh:
+    with (state.root / "styles" / "corporate.npy").open("r+b") as fh:
         fh.seek(200)
         fh.write(b"\x00\x01\x02")
     with pytest.raises(ModelFetchError, match="sha256 mismatch"):
         pull_pack(url, tmp_path / "tiny")
     assert not (tmp_path / "tiny").exists()
-    assert not (tmp_path / ".tiny.pull" / "styles" / "studio.npy.part").exists()
+    assert not (tmp_path / ".tiny.pull" / "styles" / "corporate.npy.part").exists()
+
+
+def test_a_pack_of_the_old_format_is_refused_before_any_download(
+    server: tuple[str, ServerState], tmp_path: Path
+) -> None:
+    url, state = server
+    path = state.root / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format": "headshot-kiosk-pack/1"}))
+    with pytest.raises(ModelFetchError, match="rebuild it with `kiosk models build-pack`"):
+        pull_pack(url, tmp_path / "tiny")
+    assert [rel for rel, _ in state.requests] == ["manifest.json"]
+    assert not (tmp_path / "tiny").exists()
 
 
 def test_manifest_pin(server: tuple[str, ServerState], tmp_path: Path) -> None:

@@ -28,8 +28,6 @@ from kiosk.ui.delivery_port import NoPrinter, OfflineDownloads
 from kiosk.ui.runner import stop_on_signals
 from kiosk.ui.wiring import build_controller
 
-PACK = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_pack"
-
 
 def _let_handlers_run() -> None:
     for _ in range(100):
@@ -79,7 +77,7 @@ def test_each_sighup_reloads_once_from_the_ui_clock() -> None:
         assert hups == ["hup", "hup"]
 
 
-def test_controller_stop_leaves_nothing_running_and_the_lights_safe(tmp_path: Path) -> None:
+def test_controller_stop_leaves_nothing_running_and_the_lights_safe(tmp_path: Path, tiny_pack: Path) -> None:
     models = default_data_dir() / "models"
     if not (models / "face_detection_short_range.tflite").is_file():
         pytest.skip(f"MediaPipe models not installed in {models} (run `kiosk models fetch`)")
@@ -90,7 +88,7 @@ def test_controller_stop_leaves_nothing_running_and_the_lights_safe(tmp_path: Pa
         {
             "data_dir": data,
             "ui": UIConfig(stillness_s=0.2, countdown_s=1),
-            "generation": {"pack_dir": PACK, "runtime": {"kind": "ort", "providers": ["cpu"]}},
+            "generation": {"pack_dir": tiny_pack, "runtime": {"kind": "ort", "providers": ["cpu"]}},
         }
     )
     threads_before = {t.ident for t in threading.enumerate()}
@@ -104,11 +102,11 @@ def test_controller_stop_leaves_nothing_running_and_the_lights_safe(tmp_path: Pa
     )
     c.start()
     processor = c.worker.processor
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while not processor.generation_state.startswith(("ready", "off")) and time.monotonic() < deadline:
         time.sleep(0.05)  # the generation worker warms up on its own thread
     assert processor.generation_state.startswith("ready"), processor.generation_state
-    assert c.device_status()["generation"].startswith("ready (headshot-kiosk/tiny-random-sd")
+    assert c.device_status()["generation"].startswith("ready (tiny_diffusers, ort fp32")
     assert multiprocessing.active_children(), "the warmed-up generation worker process runs"
     c.tap("start")
     assert c.state is State.LANGUAGE

@@ -1,4 +1,12 @@
-"""The numpy schedulers against reference-library values (scripts/make_reference_values.py)."""
+"""The numpy schedulers against the reference library: Euler and Euler-ancestral against recorded values,
+LCM live against diffusers' own LCMScheduler.
+
+reference/schedulers.json holds values recorded from diffusers (version in the file). Its LCM cases were
+recorded with the plain img2img rule (start step from steps × strength), which is not what diffusers'
+LatentConsistencyModelImg2ImgPipeline runs: that pipeline hands the strength to LCMScheduler.set_timesteps
+and runs every step of the shortened consistency schedule. Those cases are not used; LCM is compared live
+(torch and diffusers come with the export extra that the test command installs).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,10 @@ from models.diffusion.noise import ReplayNoise, SeededNoise
 from models.diffusion.schedulers import SCHEDULERS, SchedulerConfigError, make_scheduler
 
 REF = Path(__file__).resolve().parent / "reference" / "schedulers.json"
-CASES: list[dict[str, Any]] = json.loads(REF.read_text())["cases"]
+CASES: list[dict[str, Any]] = [c for c in json.loads(REF.read_text())["cases"] if c["scheduler"] != "lcm"]
+LIVE = {"lcm"}  # compared against the reference library at test time, not against recorded values
+LCM_BASE: dict[str, Any] = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
+                            "num_train_timesteps": 1000}
 
 
 def _id(case: dict[str, Any]) -> str:
@@ -51,7 +62,84 @@ def test_schedule_and_steps_match_reference(case: dict[str, Any]) -> None:
 
 
 def test_every_scheduler_is_covered_by_reference_values() -> None:
-    assert {c["scheduler"] for c in CASES} == set(SCHEDULERS)
+    assert {c["scheduler"] for c in CASES} | LIVE == set(SCHEDULERS)
+    assert not {c["scheduler"] for c in CASES} & LIVE
+
+
+def _diffusers() -> tuple[Any, Any]:
+    torch = pytest.importorskip("torch", reason="torch comes with the export extra (./run.sh test installs it)")
+    diffusers = pytest.importorskip("diffusers", reason="diffusers comes with the export extra")
+    return torch, diffusers
+
+
+@pytest.mark.parametrize(
+    ("config", "steps", "strength"),
+    [
+        ({}, 4, 0.5),
+        ({}, 4, 0.75),
+        ({}, 4, 1.0),
+        ({}, 2, 0.8),
+        ({}, 8, 0.6),
+        ({}, 1, 1.0),
+        ({}, 1, 0.3),
+        ({}, 3, 0.55),
+        ({"original_inference_steps": 100, "timestep_scaling": 5.0}, 6, 0.7),
+        ({"prediction_type": "v_prediction"}, 4, 0.5),
+        ({"prediction_type": "sample"}, 3, 0.9),
+        ({"set_alpha_to_one": False, "steps_offset": 1}, 4, 0.5),
+    ],
+)
+def test_lcm_img2img_matches_diffusers_live(config: dict[str, Any], steps: int, strength: float) -> None:
+    """Schedule, forward noising and every consistency step, as LatentConsistencyModelImg2ImgPipeline runs them."""
+    torch, diffusers = _diffusers()
+    cfg = {**LCM_BASE, **config}
+    ref = diffusers.LCMScheduler(**cfg)
+    ref.set_timesteps(steps, strength=strength)  # the LCM img2img pipeline passes the strength here
+    ours = make_scheduler("lcm", cfg)
+    timesteps, t_start = ours.img2img_timesteps(steps, strength)
+    assert t_start == 0, "every step of the shortened consistency schedule runs"
+    assert len(timesteps) == steps
+    assert timesteps.tolist() == ref.timesteps.tolist()
+    assert ours.init_noise_sigma == pytest.approx(float(ref.init_noise_sigma))
+
+    rng = np.random.default_rng(steps * 100 + round(strength * 100))
+    shape = (1, 4, 8, 8)
+    x0, first = (rng.standard_normal(shape).astype(np.float32) for _ in range(2))
+    ref_sample = ref.add_noise(torch.from_numpy(x0), torch.from_numpy(first), ref.timesteps[:1])
+    sample = ours.add_noise(x0, first, float(timesteps[0]))
+    np.testing.assert_allclose(sample, ref_sample.numpy(), rtol=1e-5, atol=1e-6)
+
+    ref_gen = torch.Generator().manual_seed(11)
+    our_gen = torch.Generator().manual_seed(11)  # the same draws, replayed into the numpy scheduler
+    for i, t in enumerate(ref.timesteps):
+        model_output = rng.standard_normal(shape).astype(np.float32)
+        np.testing.assert_allclose(ours.scale_model_input(sample, float(t)), sample)
+        ref_prev, ref_denoised = ref.step(torch.from_numpy(model_output), t, ref_sample, generator=ref_gen,
+                                          return_dict=False)
+        last = i == steps - 1
+        replay = ReplayNoise([] if last else [torch.randn(shape, generator=our_gen, dtype=torch.float32).numpy()])
+        prev = ours.step(model_output, float(t), sample, replay)
+        assert replay.remaining == 0, "the scheduler drew fewer noise arrays than the reference"
+        np.testing.assert_allclose(prev, ref_prev.numpy(), rtol=1e-5, atol=2e-5)
+        if last:  # the pipeline decodes the last step's denoised sample
+            np.testing.assert_allclose(prev, ref_denoised.numpy(), rtol=1e-5, atol=2e-5)
+        ref_sample, sample = ref_prev, ref_prev.numpy()
+
+
+def test_lcm_schedule_too_short_for_the_steps_is_refused_like_diffusers() -> None:
+    _, diffusers = _diffusers()
+    with pytest.raises(ValueError, match="original_steps x strength"):
+        diffusers.LCMScheduler(**LCM_BASE).set_timesteps(4, strength=0.05)
+    with pytest.raises(ValueError, match="too short a schedule"):
+        make_scheduler("lcm", LCM_BASE).img2img_timesteps(4, 0.05)
+
+
+def test_lcm_img2img_schedule_of_the_lcm_pipeline() -> None:
+    """The values of issue 11, known without torch: 4 steps at 0.5 run 499, 379, 259, 139 (not 499, 259)."""
+    sched = make_scheduler("lcm", LCM_BASE)
+    assert sched.img2img_timesteps(4, 0.5)[0].tolist() == [499, 379, 259, 139]
+    assert sched.img2img_timesteps(4, 1.0)[0].tolist() == [999, 759, 499, 259]
+    assert sched.img2img_timesteps(4, 0.75)[0].tolist() == [739, 559, 379, 199]
 
 
 def test_trailing_euler_single_step_is_sd_turbo_schedule() -> None:
