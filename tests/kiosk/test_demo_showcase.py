@@ -2,7 +2,9 @@
 
 The real parts run: the studio pipeline with MediaPipe, the touch flow with simulated taps, the firmware
 simulator on a pty, cupsd with the cups-pdf backend (skipped with the reason where it cannot run), the
-download server over loopback, provenance read back, the session store's deletion.
+download server over loopback, provenance read back, the session store's deletion; step 7 without a pack
+(skipped, with the command that builds one) and with the tiny random-weight pack built by build-pack (its
+output is refused by the quality gate: the step fails with the reason, the demo exits 1).
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import cv2
 import numpy as np
 import pytest
 
+from kiosk.commands.packs import build_hint
 from kiosk.delivery import cups_local
 from kiosk.delivery.handoff import read_qr
 from kiosk.delivery.layouts import get_layout
 from kiosk.delivery.provenance import inspect
 
 STEPS = ["studio", "kiosk-session", "bridge", "printing", "download", "provenance", "generation", "privacy"]
-TINY_PACK = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_pack"
 
 
 @pytest.fixture(scope="module")
@@ -148,14 +150,18 @@ def test_provenance_declaration(demo: tuple[Path, Path, str]) -> None:
     assert again.xmp_source_type == declared["xmp_source_type"]
 
 
-def test_generation_says_why_the_studio_result_is_delivered(demo: tuple[Path, Path, str]) -> None:
-    out, data, _ = demo
+def test_generation_without_a_pack_prints_the_command_that_builds_one(demo: tuple[Path, Path, str]) -> None:
+    out, data, stdout = demo
     step = _steps(out)["generation"]
-    assert not (data / "models" / "packs" / "default" / "manifest.json").exists()
-    assert step["status"] == "skipped"
-    assert step["detail"] == ("no model pack installed: the studio result is delivered "
-                              "(install one with `kiosk models pull`)")
-    assert not list(out.glob("generated-*"))
+    default = data / "models" / "packs" / "default"
+    assert not (default / "manifest.json").exists()
+    command = build_hint(default)
+    assert "kiosk models build-pack stabilityai/sd-turbo -o sd-turbo-pack" in command and str(default) in command
+    assert step["status"] == "skipped" and step["generated"] is False
+    assert step["detail"] == f"no model pack installed, the studio result is delivered: {command}"
+    assert step["build_command"] == command
+    assert command in stdout, "the operator sees the exact command"
+    assert not list(out.glob("ai-*"))
 
 
 def test_the_guest_data_left_the_session_store(demo: tuple[Path, Path, str]) -> None:
@@ -173,25 +179,34 @@ def test_the_guest_data_left_the_session_store(demo: tuple[Path, Path, str]) -> 
     assert (out / "portrait-studio-grey.jpg").is_file()
 
 
-def test_an_unavailable_part_is_skipped_with_the_reason(
-    isolated_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_an_unavailable_part_is_skipped_and_a_refused_ai_result_fails_the_step(
+    isolated_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_pack: Path
 ) -> None:
-    """No cupsd on PATH, and only the random-weight test pack installed: both are skipped, the demo goes on."""
+    """No cupsd on PATH: printing is skipped. The random-weight pack installed: step 7 runs, the quality gate
+    refuses its noise, and the step fails with the reason (the studio result is what a guest would get)."""
     from kiosk.config import KioskConfig
     from kiosk.demo import run_headless
     from kiosk.generation.config import GenerationConfig
 
-    if not (TINY_PACK / "manifest.json").is_file():
-        pytest.skip(f"the tiny test pack is not in {TINY_PACK}")
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    cfg = KioskConfig(data_dir=isolated_env, generation=GenerationConfig(pack_dir=TINY_PACK))
+    cfg = KioskConfig(data_dir=isolated_env, generation=GenerationConfig(pack_dir=tiny_pack, seed=5))
     report = run_headless(cfg, tmp_path / "out", kiosk_session=False)
     steps = {s.key: s for s in report.steps}
     assert steps["printing"].status == "skipped"
     assert "not installed" in steps["printing"].detail or "not root" in steps["printing"].detail
-    assert steps["generation"].status == "skipped"
-    assert "random-weight test pack" in steps["generation"].detail
-    assert not list((tmp_path / "out").glob("generated-*"))
+    gen = steps["generation"]
+    assert gen.status == "failed", gen.detail
+    assert gen.detail.startswith("tiny_diffusers: the AI result was refused: ")
+    assert gen.detail.endswith("(the studio result is delivered)")
+    assert gen.data["generated"] is False and gen.data["source_type"] == "edited" and gen.data["seed"] == 5
+    assert gen.data["license"] == "cc0-1.0" and gen.data["pack_dir"] == str(tiny_pack)
+    assert gen.data["fallback_reason"] in gen.detail
+    assert {"seam_delta_e_p90", "noise_sigma", "faces_found"} <= set(gen.data["gate"])
+    assert "build_command" not in gen.data, "a pack is installed: no build command"
+    assert gen.files == [] and not list((tmp_path / "out").glob("ai-*"))
     assert {k: s.status for k, s in steps.items() if k not in ("printing", "generation")} == {
         "studio": "ok", "bridge": "ok", "download": "ok", "provenance": "ok", "privacy": "ok"}
-    assert report.ok
+    assert report.ok is False, "a failed step: `kiosk demo` exits 1"
+    summary = json.loads((tmp_path / "out" / "session.json").read_text())
+    assert summary["ok"] is False
+    assert next(s for s in summary["steps"] if s["step"] == "generation")["status"] == "failed"
