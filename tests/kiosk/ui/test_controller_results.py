@@ -1,9 +1,11 @@
 """What a whole headless session delivers: C2PA-signed files declaring their source type, the calibration
-profile applied to the capture, and generative styles (tiny pack) with the studio fallback and its reason.
+profile applied to the capture, and generative styles with the studio fallback and its reason.
 
 Real parts throughout: the virtual camera on the bundled portrait, the framing worker, the studio pipeline
-with the MediaPipe models, c2pa-python signing and validation, the generation worker process on the
-committed tiny pack.
+with the MediaPipe models, c2pa-python signing and validation, the generation worker process on the tiny
+random-weight pack built by build-pack (its output is noise: the quality gate refuses it). The one stand-in
+is a worker that answers like a sound model (tests/kiosk/generation/fake_workers.restyle_backdrop): no
+real weights exist here, and it is what shows an AI composite being delivered.
 """
 
 from __future__ import annotations
@@ -82,13 +84,13 @@ def signing(tmp_path_factory: pytest.TempPathFactory) -> ProvenanceConfig:
     return ProvenanceConfig(c2pa_cert_chain=folder / "chain.pem", c2pa_private_key=folder / "signer.key")
 
 
-def _config(tmp_path: Path, **sections: Any) -> KioskConfig:
+def _config(tmp_path: Path, formats: tuple[str, ...] = ("portrait",), **sections: Any) -> KioskConfig:
     models = _models_dir()
     data = tmp_path / "data"
     data.mkdir(parents=True, exist_ok=True)
     if not (data / "models").exists():
         (data / "models").symlink_to(models)
-    ui = UIConfig(stillness_s=0.2, countdown_s=1, formats=["portrait"], style_previews=False)
+    ui = UIConfig(stillness_s=0.2, countdown_s=1, formats=list(formats), style_previews=False)
     return KioskConfig.model_validate({"data_dir": data, "ui": ui, **sections})
 
 
@@ -150,15 +152,15 @@ def test_session_applies_the_saved_calibration_profile(tmp_path: Path) -> None:
     assert _blue_over_red(calibrated.files[0]) > _blue_over_red(plain.files[0]) * 1.15
 
 
-PACK = Path(__file__).resolve().parents[2] / "fixtures" / "tiny_pack"
+PRESETS = ["corporate", "executive", "modern-office", "creative", "outdoor", "high-key"]
 
 
 def _generation(pack: Path) -> dict[str, Any]:
     return {
         "pack_dir": pack,
         "runtime": {"kind": "ort", "providers": ["cpu"]},
-        "start_timeout_s": 60.0,
-        "hang_timeout_s": 20.0,
+        "start_timeout_s": 120.0,
+        "hang_timeout_s": 30.0,
         "seed": 7,
     }
 
@@ -196,7 +198,7 @@ def _session_with(cfg: Any, processor: Any, style: str, out: Path) -> tuple[Any,
     c.flow.listen(lambda _o, new, _r: notices.append(c.notice) if new.value == "delivery" else None)
     c.start()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while processor.generation_state == "starting" and time.monotonic() < deadline:
             time.sleep(0.05)  # the worker warms up on its own thread (a job meanwhile gets the studio result)
         run = run_session(c, out, style=style, timeout_s=120.0)
@@ -215,46 +217,72 @@ def _generative_session(tmp_path: Path, pack: Path, style: str) -> tuple[Any, An
     return (run, notices, status), c, processor
 
 
-def test_generative_style_delivers_an_ai_composite(tmp_path: Path) -> None:
-    (run, notices, status), c, processor = _generative_session(tmp_path, PACK, "ai:office")
+def test_refused_ai_result_delivers_the_studio_result_with_the_gates_reason(tmp_path: Path, tiny_pack: Path) -> None:
+    (run, notices, status), c, processor = _generative_session(tmp_path, tiny_pack, "ai:corporate")
     assert c.styles[: len(c.ui.styles)] == list(c.ui.styles)
-    assert c.styles[len(c.ui.styles) :] == ["ai:studio", "ai:office", "ai:outdoor", "ai:studio-cfg"]
-    assert [p.name for p in run.files] == ["portrait-ai-office.jpg"]
+    assert c.styles[len(c.ui.styles) :] == [f"ai:{name}" for name in PRESETS], "the pack's presets are offered"
+    assert status["generation"].startswith("ready; last job: studio result delivered (the AI result was refused: ")
+    assert [p.name for p in run.files] == ["portrait-studio-grey.jpg"]
     report = inspect(run.files[0])
-    assert report.xmp_source_type == "compositeWithTrainedAlgorithmicMedia" and report.declares_ai
-    assert notices == [None], "no fallback message for the guest"
-    assert "AI composite 'office'" in status["generation"], status
-    # Real per-step progress from the worker: the tiny pack's img2img runs 1 of its 2 steps at strength 0.5.
+    assert report.xmp_source_type == "algorithmicallyEnhanced" and not report.declares_ai
+    assert notices and notices[0] is not None and notices[0].startswith("the AI result was refused: "), notices
+    assert "seam" in notices[0] or "noise" in notices[0], notices
+    # Real per-step progress from the worker: the pack's Euler img2img runs 3 of its 4 steps at strength 0.75.
     steps = [stage for _f, stage in processor.seen if stage.startswith("generate")]
-    assert steps and steps[-1] == "generate 1/1", steps
+    assert steps == ["generate 1/3", "generate 2/3", "generate 3/3"], steps
+    fracs = [f for f, _s in processor.seen]
+    assert fracs == sorted(fracs) and fracs[-1] == 1.0
+
+
+def test_generative_style_delivers_one_ai_composite_for_every_format(tmp_path: Path, tiny_pack: Path) -> None:
+    from kiosk.generation.config import GenerationConfig
+    from kiosk.generation.supervisor import SupervisedGenerator
+    from kiosk.ui.controller import StudioProcessor
+    from tests.kiosk.generation import fake_workers
+
+    cfg = _config(tmp_path, formats=("portrait", "badge"))
+    gen_cfg = GenerationConfig.model_validate(_generation(tiny_pack))
+    generator = SupervisedGenerator(tiny_pack, gen_cfg, target=fake_workers.restyle_backdrop)
+    processor = Recording(StudioProcessor(cfg.models_dir, cfg.pipeline, generation=gen_cfg, generator=generator,
+                                          ai_styles=["corporate"]))
+    run, notices, device, _c = _session_with(cfg, processor, "ai:corporate", tmp_path / "out")
+    assert sorted(p.name for p in run.files) == ["badge-ai-corporate.jpg", "portrait-ai-corporate.jpg"]
+    for path in run.files:
+        report = inspect(path)
+        assert report.xmp_source_type == "compositeWithTrainedAlgorithmicMedia" and report.declares_ai, path.name
+    assert notices == [None], "no fallback message for the guest"
+    assert device["generation"] == "ready; last job: AI composite 'corporate' (seed 7)", device
+    steps = [stage for _f, stage in processor.seen if stage.startswith("generate")]
+    assert steps == ["generate 1/2", "generate 2/2"], "one generation for both formats"
     fracs = [f for f, _s in processor.seen]
     assert fracs == sorted(fracs) and fracs[-1] == 1.0
 
 
 def test_broken_pack_path_delivers_the_studio_result_with_the_reason(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-pack"
-    (run, notices, status), c, _p = _generative_session(tmp_path, missing, "ai:studio")
+    (run, notices, status), c, _p = _generative_session(tmp_path, missing, "ai:corporate")
     assert c.styles == list(c.ui.styles), "no pack: no AI styles offered"
     assert [p.name for p in run.files] == ["portrait-studio-grey.jpg"]
     assert inspect(run.files[0]).xmp_source_type == "algorithmicallyEnhanced"
     assert notices and notices[0] is not None and "no model pack installed" in notices[0]
+    assert "kiosk models build-pack" in notices[0]
     assert "no model pack installed" in status["generation"] and "studio result delivered" in status["generation"]
 
 
-def test_hung_generation_worker_delivers_the_studio_result(tmp_path: Path) -> None:
+def test_hung_generation_worker_delivers_the_studio_result(tmp_path: Path, tiny_pack: Path) -> None:
     from kiosk.generation.config import GenerationConfig
     from kiosk.generation.supervisor import SupervisedGenerator
     from kiosk.ui.controller import StudioProcessor
     from tests.kiosk.generation import fake_workers
 
     cfg = _config(tmp_path)
-    gen_cfg = GenerationConfig.model_validate({**_generation(PACK), "hang_timeout_s": 1.0})
-    generator = SupervisedGenerator(PACK, gen_cfg, target=fake_workers.hang_on_job)
+    gen_cfg = GenerationConfig.model_validate({**_generation(tiny_pack), "hang_timeout_s": 1.0})
+    generator = SupervisedGenerator(tiny_pack, gen_cfg, target=fake_workers.hang_on_job)
     processor = StudioProcessor(
-        cfg.models_dir, cfg.pipeline, generation=gen_cfg, generator=generator, ai_styles=["studio"]
+        cfg.models_dir, cfg.pipeline, generation=gen_cfg, generator=generator, ai_styles=["corporate"]
     )
     # the fake worker reports ready at once; the hang comes with the job
-    run, notices, device, _c = _session_with(cfg, processor, "ai:studio", tmp_path / "out")
+    run, notices, device, _c = _session_with(cfg, processor, "ai:corporate", tmp_path / "out")
     status = device["generation"]
     assert [p.name for p in run.files] == ["portrait-studio-grey.jpg"]
     assert inspect(run.files[0]).xmp_source_type == "algorithmicallyEnhanced"
