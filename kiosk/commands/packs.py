@@ -90,6 +90,21 @@ def _resolution(text: str | None) -> tuple[int, int] | None:
     return w, h
 
 
+def _quiet_export_libraries() -> None:
+    """Keep the export libraries' own chatter off the operator's terminal (`kiosk -v` shows it).
+
+    diffusers and transformers print hints (install accelerate or torchvision), weight-loading progress bars
+    and a tokenizer warning about a prompt longer than the text encoder's window, which build-pack refuses
+    with its own message anyway; build-pack's result or its one error line is what the operator needs.
+    """
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    for lib in (diffusers_logging, transformers_logging):
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
+
+
 def _build_pack(args: argparse.Namespace) -> int:
     from kiosk.errors import InputError
 
@@ -106,6 +121,8 @@ def _build_pack(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise InputError(f"build-pack needs the export extra ({err.name} is missing): "
                          "pip install 'headshot-kiosk[export]'") from err
+    if not args.verbose:
+        _quiet_export_libraries()
     report = build_pack(
         args.source, Path(args.out), family=args.family, styles_file=Path(args.styles) if args.styles else None,
         fp16=args.fp16, resolution=resolution, revision=args.revision, license_id=args.license_id, force=args.force,

@@ -135,7 +135,8 @@ def prepare_feeds(
             raise ModelError(
                 f"input '{name}' has shape {tuple(arr.shape)}, the session was built for {tuple(want)}"
             )
-        out[name] = np.ascontiguousarray(arr, dtype=inputs[name].dtype)
+        # np.asarray, not np.ascontiguousarray: that one makes a rank-0 array (an Optimum UNet's timestep) (1,).
+        out[name] = np.asarray(arr, dtype=inputs[name].dtype, order="C")
     return out
 
 
@@ -145,7 +146,7 @@ def zero_feeds(
     """Zeros of every input at its static shape (for warm-up)."""
     feeds = {}
     for name, spec in inputs.items():
-        shape = static.get(name) or tuple(d if isinstance(d, int) else 1 for d in spec.shape)
+        shape = static[name] if name in static else tuple(d if isinstance(d, int) else 1 for d in spec.shape)
         feeds[name] = np.zeros(shape, dtype=spec.dtype)
     return feeds
 

@@ -19,7 +19,8 @@ from onnx import TensorProto, helper
 
 from models.diffusion.pack import Pack, load_pack
 from models.errors import ModelCorrupt, ModelError
-from models.runtime import OrtConfig, RuntimeUnavailable, make_runtime
+from models.runtime import OrtConfig, RuntimeUnavailable, TensorSpec, make_runtime
+from models.runtime.base import prepare_feeds
 from models.runtime.ort import OrtRuntime, free_dimension_overrides, resolve_providers, shape_string
 
 ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -198,6 +199,30 @@ def test_free_dimensions_are_pinned_to_the_static_shape(tmp_path: Path) -> None:
     sess = make_runtime(OrtConfig(providers=["cpu"])).load(path, {"x": (2, 3)})
     out = sess.run({"x": np.array([[-1, 2, -3], [4, -5, 6]], np.float32)})["y"]
     np.testing.assert_array_equal(out, [[0, 2, 0], [4, 0, 6]])
+
+
+def test_a_rank_zero_input_is_fed_as_a_scalar(tmp_path: Path) -> None:
+    """An Optimum UNet's timestep has rank 0: the feed must keep it (np.ascontiguousarray would make it (1,))."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    s = helper.make_tensor_value_info("s", TensorProto.FLOAT, [])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    # Reshape to [] fails on any input that is not a scalar, as the Optimum UNet's time projection does.
+    shape = helper.make_tensor("scalar", TensorProto.INT64, [0], [])
+    nodes = [helper.make_node("Reshape", ["s", "scalar"], ["s0"]), helper.make_node("Mul", ["x", "s0"], ["y"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x, s], [y], [shape]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "scalar.onnx"
+    onnx.save(model, str(path))
+    static = {"x": (2,), "s": ()}
+    assert prepare_feeds({"x": TensorSpec("x", (2,), np.dtype(np.float32)),
+                          "s": TensorSpec("s", (), np.dtype(np.float32))},
+                         static, {"x": np.ones(2), "s": np.array(3)})["s"].shape == ()
+    sess = make_runtime(OrtConfig(providers=["cpu"])).load(path, static)  # warm-up with zeros of shape ()
+    out = sess.run({"x": np.array([1.0, -2.0], np.float32), "s": np.array(3.0, np.float32)})["y"]
+    np.testing.assert_array_equal(out, [3.0, -6.0])
+    with pytest.raises(ModelError, match=r"built for \(\)"):
+        sess.run({"x": np.ones(2, np.float32), "s": np.array([3.0], np.float32)})
 
 
 def test_corrupt_graph_is_model_corrupt(tmp_path: Path) -> None:
