@@ -221,7 +221,8 @@ class OrtRuntime(Runtime):
                 if not providers:
                     raise RuntimeUnavailable(f"no TensorRT engine for {onnx_path.parent.name} and no other "
                                              "provider configured: run `kiosk models build-engines --backend ort`")
-        if cache is not None:
+        if cache is not None and any(name == ORT_NAMES["tensorrt"] for name, _ in providers):
+            # Only the TensorRT EP writes there; a CPU or CUDA run leaves a (maybe read-only) pack untouched.
             (cache / "ort-trt").mkdir(parents=True, exist_ok=True)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -99,6 +99,7 @@ def test_tensorrt_without_a_built_engine_goes_on_with_the_next_provider_and_says
     assert marker is not None and not marker.exists()
     assert sess.device == "cpu"  # type: ignore[attr-defined]  # reason: GraphSession attribute
     assert rt.loaded == [{"graph": "unet", "provider": CPU, "requested": CPU}]
+    assert not (tmp_path / "engines").exists(), "no TensorRT run: nothing written beside the pack"
     [note] = rt.notes
     assert "TensorRT engine for unet is not built here" in note
     assert "kiosk models build-engines --backend ort" in note
@@ -140,6 +141,7 @@ def test_build_engines_leaves_no_marker_when_tensorrt_did_not_run(tmp_path: Path
     with pytest.warns(UserWarning, match="TensorrtExecutionProvider"):
         _, marker = _unet(rt, pack)
     assert marker is not None and not marker.exists()
+    assert marker.parent.is_dir(), "the TensorRT EP was asked for: its cache folder is ready"
     assert rt.notes == [f"{TRT} did not start for unet: running on {CPU}"]
 
 
