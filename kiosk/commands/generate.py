@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if args.save_stages and result.stages:
         _save_stages(args.save_stages, result.stages)
     if args.no_fallback and not result.generated:
-        print(f"kiosk: generation did not run: {result.fallback_reason}", file=sys.stderr)  # noqa: T201  # reason: CLI output
+        print(f"kiosk: no AI headshot: {result.fallback_reason}", file=sys.stderr)  # noqa: T201  # reason: CLI output
         return 1
     image = result.image(fmt)
     # XMP disclosure always (ai-composite when generated); a signed C2PA manifest when configured.

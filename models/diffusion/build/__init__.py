@@ -136,10 +136,8 @@ def build_pack(
     scaling, channels, vae_factor = _check_vae(ckpt, fam)
     unet_cfg = _unet_config(ckpt)
     width, height = resolution or fam.resolution
-    if ckpt.layout == "diffusers":
-        align = vae_factor * 2 ** (len(unet_cfg.get("block_out_channels", [0] * 4)) - 1)
-    else:
-        align = 64
+    # The UNet halves the latents once per block but the last: sides must divide by that many.
+    align = vae_factor * 2 ** (len(unet_cfg.get("block_out_channels", [0] * 4)) - 1)
     if width % align or height % align or not 64 <= min(width, height) <= max(width, height) <= 2048:
         raise BuildError(f"--resolution {width}x{height}: each side must be a multiple of {align}, 64..2048 px")
     if fp16 and ckpt.layout == "optimum":
