@@ -60,7 +60,8 @@ def test_kiosk_generate_matches_diffusers_inpainting(
     h, w = image.shape[:2]
     with torch.no_grad():
         ref = pipe(prompt_embeds=torch.from_numpy(style.embeddings), image=image[None],
-                   mask_image=mask[None, :, :, None], height=h, width=w, num_inference_steps=style.steps, strength=style.strength, guidance_scale=0.0,
+                   mask_image=mask[None, :, :, None], height=h, width=w, num_inference_steps=style.steps,
+                   strength=style.strength, guidance_scale=0.0,
                    output_type="np").images[0]
     assert draws == []
     mae = float(np.abs(ours - ref).mean())
