@@ -106,6 +106,20 @@ def _grid(h: int, w: int) -> int:
     return 8 if max(h, w) >= 1000 else 4
 
 
+def _cells(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The image averaged over the grid's cells of size (width, height): whole q×q blocks from the top left.
+
+    The pixels past the last whole cell are left out (they are the despill's backdrop too), which
+    keeps each cell on its own block and lets OpenCV's integer area path run (6× faster on 9 MP).
+    """
+    sw, sh = size
+    h, w = img.shape[:2]
+    fx, fy = w // sw, h // sh
+    if fx >= 1 and fy >= 1 and fx == fy:
+        return cv2.resize(img[: sh * fy, : sw * fx], size, interpolation=cv2.INTER_AREA)
+    return downscale(img, size)
+
+
 def _chroma(bgr: np.ndarray) -> np.ndarray:
     return bgr - (bgr @ _LUMA)[..., None]
 
@@ -131,8 +145,8 @@ def estimate_foreground(photo: np.ndarray, alpha: np.ndarray, small: np.ndarray 
     q = _grid(h, w)
     sw, sh = max(4, w // q), max(4, h // q)
     quarter = small if small is not None and small.shape[:2] == (max(1, h // 4), max(1, w // 4)) else photo
-    small_f = downscale(quarter, (sw, sh)).astype(np.float32)
-    a_small = cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA)
+    small_f = _cells(quarter, (sw, sh)).astype(np.float32)
+    a_small = _cells(alpha, (sw, sh))
     old_small = _spread(small_f, (a_small < 0.35).astype(np.float32), max(0.5, max(h, w) / 60.0 / q))
     fg = photo.copy()
     flat_alpha = alpha.reshape(-1)
@@ -171,14 +185,9 @@ def _despill(fg: np.ndarray, alpha: np.ndarray, a_small: np.ndarray, small_f: np
     cells = np.flatnonzero(zone_small.reshape(-1))
     if not cells.size:
         return
-    # The zone's pixels, cell by cell (q×q blocks; the few pixels past the last whole cell are backdrop).
-    cy, cx = np.divmod(cells, sw)
-    oy, ox = np.divmod(np.arange(q * q), q)
-    idx = ((cy[:, None] * q + oy[None, :]) * w + (cx[:, None] * q + ox[None, :])).reshape(-1)
-    which = np.repeat(np.arange(cells.size, dtype=np.int32), q * q)
-    keep = alpha.reshape(-1)[idx] > 0.02
-    idx, which = idx[keep], which[keep]
-    if not idx.size:
+    # Cells whose mean alpha is under 0.02 / q² hold no pixel over 0.02: nothing there to despill.
+    cells = cells[a_small.reshape(-1)[cells] > 0.02 / (q * q)]
+    if not cells.size:
         return
     # The guest's colour away from the rim (what the rim would be without the backdrop's light) is
     # smooth: spread on a grid four times coarser still.
@@ -186,20 +195,31 @@ def _despill(fg: np.ndarray, alpha: np.ndarray, a_small: np.ndarray, small_f: np
     deep = cv2.resize(((a_small > 0.99) & (near < 0.02)).astype(np.float32), tiny_size, interpolation=cv2.INTER_AREA)
     inner = _spread(cv2.resize(small_f, tiny_size, interpolation=cv2.INTER_AREA), deep, 0.75 * rim)
     inner_chroma = cv2.resize(_chroma(inner), (sw, sh), interpolation=cv2.INTER_LINEAR)
-    # One row per quarter cell of the zone: the backdrop's chroma direction d (3), Σd and inner·d
-    # (chroma(C)·d = C·d − luma(C)·Σd, so per pixel only C is needed), and the amount.
+    # Per cell of the zone: the backdrop's chroma direction d, Σd and inner·d (chroma(C)·d = C·d −
+    # luma(C)·Σd, so per pixel only C is needed), and the amount.
     direction = backdrop_chroma.reshape(-1, 3)[cells] / np.maximum(strength.reshape(-1)[cells], 1e-3)[:, None]
-    table = np.concatenate([
-        direction, direction.sum(axis=1, keepdims=True),
-        np.einsum("ij,ij->i", inner_chroma.reshape(-1, 3)[cells], direction)[:, None],
-        amount.reshape(-1)[cells][:, None],
-    ], axis=1)
-    row = table[which]
-    colour = fg.reshape(-1, 3)[idx].astype(np.float32)
-    d = row[:, 0:3]
-    along = np.einsum("ij,ij->i", colour, d) - (colour @ _LUMA) * row[:, 3] - row[:, 4]
-    colour -= (np.maximum(along, 0.0) * row[:, 5])[:, None] * d
-    fg.reshape(-1, 3)[idx] = np.clip(colour + 0.5, 0.0, 255.0).astype(np.uint8)
+    d_sum = direction.sum(axis=1)
+    inner_d = np.einsum("ij,ij->i", inner_chroma.reshape(-1, 3)[cells], direction)
+    how_much = amount.reshape(-1)[cells]
+    # The zone's pixels as whole q×q blocks (views into fg and alpha; the few pixels past the last
+    # whole cell are backdrop), so the cell's values broadcast instead of being repeated per pixel.
+    cy, cx = np.divmod(cells, sw)
+    fg_blocks = _blocks(fg, q, sh, sw)
+    colour = fg_blocks[cy, cx].astype(np.float32)  # cells × q × q × 3
+    a = _blocks(alpha, q, sh, sw)[cy, cx]
+    along = (np.einsum("nijk,nk->nij", colour, direction) - (colour @ _LUMA) * d_sum[:, None, None]
+             - inner_d[:, None, None])
+    # Pixels at alpha 0.02 and under are backdrop (their colour is never seen): left as they are.
+    pull = np.maximum(along, 0.0) * how_much[:, None, None] * (a > 0.02)
+    colour -= pull[..., None] * direction[:, None, None, :]
+    fg_blocks[cy, cx] = np.clip(colour + 0.5, 0.0, 255.0).astype(np.uint8)
+
+
+def _blocks(img: np.ndarray, q: int, rows: int, cols: int) -> np.ndarray:
+    """A writable view of img's top-left rows×cols grid of q×q blocks: shape (rows, cols, q, q, ...)."""
+    s0, s1 = img.strides[:2]
+    return np.lib.stride_tricks.as_strided(
+        img, (rows, cols, q, q, *img.shape[2:]), (q * s0, q * s1, s0, s1, *img.strides[2:]))
 
 
 def composite(

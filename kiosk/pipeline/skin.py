@@ -36,13 +36,21 @@ def skin_mask(bgr: np.ndarray, face: Face, roi: tuple[int, int, int, int] | None
         px, py = face.keypoints[name]
         cv2.ellipse(ellipse, (round(px - x0), round(py - y0 - 0.32 * iod)), (round(0.4 * iod), round(0.13 * iod)),
                     0, 0, 360, 0, -1)
-    ycc = cv2.cvtColor(patch, cv2.COLOR_BGR2YCrCb).astype(np.float32)
     inner = ellipse > 0
     if inner.sum() < 16:
         return np.zeros((ph, pw), np.float32)
-    cr0, cb0 = np.median(ycc[..., 1][inner]), np.median(ycc[..., 2][inner])
-    d2 = (ycc[..., 1] - cr0) ** 2 + (ycc[..., 2] - cb0) ** 2
-    likeness = np.exp(-d2 / (2.0 * 9.0**2))
-    mask = likeness * (ellipse.astype(np.float32) / 255.0)
+    # The mask is 0 outside the ellipse before the blur, so only the ellipse's box plus the blur's
+    # reach is worked on (under half of a retouch ROI); the zeros around it blur to the same result.
     k = max(3, (round(face.w / 25) // 2) * 2 + 1)
-    return cv2.GaussianBlur(mask, (k, k), 0).astype(np.float32)
+    rows, cols = np.flatnonzero(inner.any(axis=1)), np.flatnonzero(inner.any(axis=0))
+    bx0, by0 = max(0, int(cols[0]) - k), max(0, int(rows[0]) - k)
+    bx1, by1 = min(pw, int(cols[-1]) + 1 + k), min(ph, int(rows[-1]) + 1 + k)
+    ycc = cv2.cvtColor(patch[by0:by1, bx0:bx1], cv2.COLOR_BGR2YCrCb).astype(np.float32)
+    inside = inner[by0:by1, bx0:bx1]
+    cr0, cb0 = np.median(ycc[..., 1][inside]), np.median(ycc[..., 2][inside])
+    d2 = (ycc[..., 1] - cr0) ** 2 + (ycc[..., 2] - cb0) ** 2
+    likeness = cv2.exp(d2 * np.float32(-1.0 / (2.0 * 9.0**2)))
+    local = likeness * (ellipse[by0:by1, bx0:bx1].astype(np.float32) / 255.0)
+    mask = np.zeros((ph, pw), np.float32)
+    mask[by0:by1, bx0:bx1] = cv2.GaussianBlur(local, (k, k), 0)
+    return mask

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,26 @@ class StudioResult:
     notes: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     light: light.LightCorrection | None = None
-    retouch_delta_e: float | None = None  # ΔE2000 of the mean skin colour across the retouch step
+    # The skin region before and after the retouch (BGR uint8 patches) and its mask (float32 0..1).
+    retouch_skin: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def bgra(self) -> np.ndarray:
         """The headshot with the matte as its alpha channel, BGRA uint8 (for PNG)."""
         alpha = np.clip(self.mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.dstack([self.image, alpha])
+
+    @cached_property
+    def retouch_delta_e(self) -> float | None:
+        """ΔE2000 of the mean skin colour across the retouch step (None without skin to measure).
+
+        Measured when asked (the fairness benchmark does), not on every headshot: a kiosk never reads it.
+        """
+        if self.retouch_skin is None:
+            return None
+        before, after, skin = self.retouch_skin
+        if not (skin > 0.5).any():
+            return None
+        return float(delta_e2000(mean_lab(before, skin), mean_lab(after, skin)))
 
     @property
     def eye_line_y(self) -> float:
@@ -233,11 +248,10 @@ class StudioPipeline:
                 cell = light.apply(cell, corr)
                 quarter = light.apply(quarter, corr)
             with timer.stage("retouch"):
-                before = cell
-                cell = retouch.retouch(cell, out_face, self.config.retouch_strength, skin)
                 x0, y0, x1, y1 = roi
-                lab_before = mean_lab(before[y0:y1, x0:x1], skin) if (skin > 0.5).any() else None
-                lab_after = mean_lab(cell[y0:y1, x0:x1], skin) if lab_before is not None else None
+                before = cell[y0:y1, x0:x1].copy()
+                cell = retouch.retouch(cell, out_face, self.config.retouch_strength, skin)
+                retouch_skin = (before, cell[y0:y1, x0:x1].copy(), skin)
             report("retouch", 0.75)
             alpha = matte_job.result()
             report("matte", 0.85)
@@ -259,10 +273,8 @@ class StudioPipeline:
                     ox, oy = spec.cell_origins()[0]
                     out_face = out_face.scaled(1.0, ox, oy)
             report("done", 1.0)
-        retouch_de = (float(delta_e2000(lab_before, lab_after))
-                      if lab_before is not None and lab_after is not None else None)
         return StudioResult(image, mask.astype(np.float32), out_face, face, spec, style, matrix,
-                            notes, timer.ms, corr, retouch_de)
+                            notes, timer.ms, corr, retouch_skin)
 
     def _matte(
         self, cell: np.ndarray, valid: np.ndarray | None, half: np.ndarray, quarter: np.ndarray, timer: _Timer,
