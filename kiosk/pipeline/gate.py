@@ -11,7 +11,7 @@
 3. **One face, the guest's**: an independent face detection on the result must find exactly one face, at
    the guest's place (no generated extra faces, no lost face).
 4. **Skin continuity at the neckline**: where the model drew skin below the kept neck, its colour must
-   continue the guest's own neck (CIEDE2000).
+   continue the guest's own neck above the cut, or the guest's own skin at the same place (CIEDE2000).
 
 Thresholds are constants here, not configuration: they were set on good and bad outputs (see the tests
 and bench/generate.py) and are reported with every measure, so the operator sees by how much a result failed.
@@ -52,6 +52,7 @@ class GateInputs:
     face: Face  # the guest's face
     neck: Neckline
     skin: NeckSkin | None  # the guest's own neck colour above the neckline
+    own: np.ndarray | None = None  # the guest's own colours on the canvas (the photo below the cut too)
 
 
 @dataclass
@@ -153,7 +154,15 @@ def neck_continuity(inputs: GateInputs) -> tuple[float, float]:
     if share < NECK_SKIN_SHARE:
         return 0.0, share
     drawn = mean_lab(below, like.astype(np.float32))
-    return float(delta_e2000(skin.lab, drawn, kl=2.0)), share
+    de = float(delta_e2000(skin.lab, drawn, kl=2.0))
+    if inputs.own is not None:
+        # A real neck is shaded from the chin down: skin the model drew as the photo's own skin at the same
+        # place continues the guest as well as skin matching the neck above the cut.
+        photo = inputs.own[min(h, int(line.y + 0.05 * fh)): min(h, int(line.y + 0.25 * fh)), x0:x1]
+        photo_skin = skin.likeness(photo, sigma=SKIN_SIGMA) > 0.5
+        if photo_skin.mean() >= NECK_SKIN_SHARE:
+            de = min(de, float(delta_e2000(mean_lab(photo, photo_skin.astype(np.float32)), drawn, kl=2.0)))
+    return de, share
 
 
 def check(inputs: GateInputs, detect: Callable[[np.ndarray], list[Face]]) -> GateReport:

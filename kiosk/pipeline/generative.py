@@ -290,7 +290,7 @@ class GenerativePipeline:
         stages["keep"] = keep
         timings["compose"] = (time.monotonic() - t) * 1000.0
 
-        report = gate.check(gate.GateInputs(final, drawn, small, regen, keep, face, line, skin),
+        report = gate.check(gate.GateInputs(final, drawn, small, regen, keep, face, line, skin, fg),
                             lambda img: self.studio.detect(img, thorough=True))
         timings["gate"] = report.ms
         if not report.passed:

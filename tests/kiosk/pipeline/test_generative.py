@@ -126,7 +126,7 @@ def test_broken_models_are_refused(studio, broken: str, check: str, name: str) -
     assert res.fallback_reason is not None and "refused" in res.fallback_reason
 
 
-def _neck_scene(below_bgr: tuple[int, int, int]) -> gate.GateInputs:
+def _neck_scene(below_bgr: tuple[int, int, int], photo_below: tuple[int, int, int] | None = None) -> gate.GateInputs:
     """A synthetic canvas: the guest's own neck above the neckline, `below_bgr` drawn right below it."""
     h, w = 800, 640
     face = Face(220.0, 150.0, 200.0, 200.0, 0.9,
@@ -144,7 +144,12 @@ def _neck_scene(below_bgr: tuple[int, int, int]) -> gate.GateInputs:
     ycc = cv2.cvtColor(px, cv2.COLOR_BGR2YCrCb).reshape(-1, 3).astype(np.float32)
     skin = NeckSkin(bgr_to_lab(px).reshape(-1, 3).mean(axis=0), float(np.median(ycc[:, 1])),
                     float(np.median(ycc[:, 2])))
-    return gate.GateInputs(final, final, small, 1.0 - cv2.resize(keep, (w // 4, h // 4)), keep, face, line, skin)
+    own = None
+    if photo_below is not None:
+        own = final.copy()
+        own[int(line.y):] = photo_below
+    return gate.GateInputs(final, final, small, 1.0 - cv2.resize(keep, (w // 4, h // 4)), keep, face, line, skin,
+                           own)
 
 
 def test_neck_continuity_passes_the_same_skin_and_clothes_and_fails_another_tone() -> None:
@@ -154,6 +159,12 @@ def test_neck_continuity_passes_the_same_skin_and_clothes_and_fails_another_tone
     assert share > 0.5 and lighter > gate.NECK_DELTA_E_MAX
     shirt, share = gate.neck_continuity(_neck_scene((240, 240, 240)))  # a white collar: not skin, not compared
     assert share < gate.NECK_SKIN_SHARE and shirt == 0.0
+    # A neck shaded darker below the cut in the photo itself, drawn so by the model: continuous.
+    shaded, _ = gate.neck_continuity(_neck_scene((35, 55, 90), photo_below=(35, 55, 90)))
+    assert shaded < 3.0
+    # ... but another tone is another tone whatever the photo had there.
+    pale, _ = gate.neck_continuity(_neck_scene((150, 180, 235), photo_below=(35, 55, 90)))
+    assert pale > gate.NECK_DELTA_E_MAX
 
 
 def test_noise_measures_tell_grain_from_a_smooth_backdrop() -> None:
