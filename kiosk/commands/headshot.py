@@ -1,6 +1,7 @@
 """`kiosk headshot INPUT -o OUTPUT [--style NAME] [--format NAME]`: one photo to one studio headshot.
 
-`--style transparent` writes a PNG whose alpha channel is the guest's matte (badge and ID systems).
+`--style transparent` writes a PNG whose alpha channel is the guest's matte (badge and ID systems), declared
+as the JPEGs are (sRGB, XMP DigitalSourceType, C2PA when configured).
 """
 
 from __future__ import annotations
@@ -29,11 +30,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Render the headshot and write it atomically."""
-    import cv2
-
     from calibration.profile import profile_for_config
     from kiosk.config import load_config
-    from kiosk.delivery.provenance import encode_delivery
+    from kiosk.delivery.provenance import encode_delivery, encode_png_delivery
     from kiosk.errors import InputError
     from kiosk.pipeline.imageio import load_image, write_atomic
     from kiosk.pipeline.studio import TRANSPARENT, StudioPipeline
@@ -48,14 +47,13 @@ def run(args: argparse.Namespace) -> int:
     profile, calibration_notes = profile_for_config(cfg.calibration, cfg.data_dir)
     with StudioPipeline(cfg.models_dir, cfg.pipeline, profile=profile) as pipe:
         result = pipe.headshot(photo.bgr, style=args.style, fmt=args.fmt)
+    # XMP disclosure always (the PNG's in an iTXt chunk); a signed C2PA manifest too when
+    # [delivery.provenance] names a key.
+    about = f"Studio headshot ({result.spec.name}, {result.style}) by Headshot Kiosk"
     if transparent:
-        ok, buf = cv2.imencode(".png", result.bgra())
-        if not ok:
-            raise RuntimeError("PNG encoding failed")
-        data = buf.tobytes()
+        data = encode_png_delivery(result.bgra(), "edited", cfg.delivery.provenance, description=about,
+                                   title=Path(args.output).name)
     else:
-        # XMP disclosure always; a signed C2PA manifest too when [delivery.provenance] names a key.
-        about = f"Studio headshot ({result.spec.name}, {result.style}) by Headshot Kiosk"
         data = encode_delivery(result.image, "edited", cfg.delivery.provenance, cfg.pipeline.jpeg_quality,
                                description=about, title=Path(args.output).name)
     try:

@@ -3,8 +3,9 @@
 What a delivered file declares (IPTC Digital Source Type vocabulary):
 - studio-only result (matting, light, retouch): `algorithmicallyEnhanced`, a digitally edited photo;
 - diffusion result composited with the guest's photo: `compositeWithTrainedAlgorithmicMedia`.
-`kiosk.pipeline.imageio.encode_jpeg` writes the XMP and the sRGB profile; this module adds a signed C2PA
-manifest on top when a key and certificate are configured, and reads everything back for `kiosk inspect`.
+`kiosk.pipeline.imageio.encode_jpeg` writes the XMP and the sRGB profile; `encode_png_delivery` does the same
+for a PNG with alpha (sRGB chunk, XMP in iTXt); this module adds a signed C2PA manifest on top when a key
+and certificate are configured, and reads everything back for `kiosk inspect`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import struct
 import warnings
 import xml.etree.ElementTree as ET
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +164,88 @@ def declare(jpeg: bytes, source_type: str, description: str | None = None) -> by
     return set_jpeg_xmp(jpeg, xmp_packet(source_type, description))
 
 
+# --- PNG ------------------------------------------------------------------------------------------------
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_XMP_KEYWORD = b"XML:com.adobe.xmp"
+# Colour chunks a declared PNG carries: sRGB (perceptual intent), with the gAMA and cHRM values the PNG
+# specification gives for sRGB so that readers without sRGB support still show the same colours.
+# (iCCP is dropped: the specification forbids it beside sRGB.)
+_PNG_COLOUR = (
+    (b"sRGB", bytes([0])),
+    (b"gAMA", struct.pack(">I", 45455)),
+    (b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)),
+)
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png_chunks(png: bytes) -> list[tuple[bytes, int, int]]:
+    """(type, start, end) of every chunk; raises InputError on a broken file."""
+    if png[:8] != PNG_SIGNATURE:
+        raise InputError("not a PNG file (no PNG signature)")
+    out: list[tuple[bytes, int, int]] = []
+    pos = 8
+    while pos + 12 <= len(png):
+        length = struct.unpack(">I", png[pos : pos + 4])[0]
+        end = pos + 12 + length
+        if end > len(png):
+            raise InputError("the PNG file is damaged (a chunk runs past the end)")
+        kind = png[pos + 4 : pos + 8]
+        out.append((kind, pos, end))
+        pos = end
+        if kind == b"IEND":
+            break
+    if not out or out[0][0] != b"IHDR":
+        raise InputError("the PNG file is damaged (IHDR is not its first chunk)")
+    return out
+
+
+def declare_png(png: bytes, source_type: str, description: str | None = None) -> bytes:
+    """Mark a PNG as the kiosk's JPEGs are: sRGB colour chunks and the XMP DigitalSourceType (iTXt).
+
+    The XMP packet goes in an uncompressed iTXt chunk with the keyword `XML:com.adobe.xmp` (XMP
+    specification part 3); both it and the colour chunks are placed right after IHDR, where readers
+    look first. Any earlier XMP or colour chunks are replaced; pixels and other chunks are kept byte
+    for byte.
+    """
+    replaced = {kind for kind, _ in _PNG_COLOUR} | {b"iCCP"}
+    packet = xmp_packet(source_type, description)
+    # iTXt: keyword, NUL, compression flag 0, method 0, empty language tag, NUL, empty translation, NUL.
+    itxt = _png_chunk(b"iTXt", PNG_XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + packet)
+    head = b"".join(_png_chunk(kind, payload) for kind, payload in _PNG_COLOUR) + itxt
+    out = bytearray(PNG_SIGNATURE)
+    for i, (kind, start, end) in enumerate(_png_chunks(png)):
+        if kind in replaced or (kind == b"iTXt" and png[start + 8 : start + 8 + len(PNG_XMP_KEYWORD) + 1]
+                                == PNG_XMP_KEYWORD + b"\x00"):
+            continue
+        out += png[start:end]
+        if i == 0:
+            out += head
+    return bytes(out)
+
+
+def encode_png_delivery(
+    bgra: np.ndarray,
+    source_type: str,
+    config: ProvenanceConfig,
+    description: str | None = None,
+    title: str = "headshot.png",
+) -> bytes:
+    """A delivered PNG (BGRA uint8 with alpha): sRGB + XMP disclosure, plus a C2PA manifest when configured."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", bgra)
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    png = declare_png(buf.tobytes(), source_type, description)
+    if not config.signs:
+        return png
+    return sign_c2pa(png, source_type, config, title=title, description=description, mime="image/png")
+
+
 # --- C2PA -----------------------------------------------------------------------------------------------
 
 
@@ -176,7 +260,7 @@ def _read_pem(path: Path, what: str) -> bytes:
 
 
 def manifest_definition(
-    source_type: str, title: str, claim_generator: str, description: str | None
+    source_type: str, title: str, claim_generator: str, description: str | None, mime: str = "image/jpeg"
 ) -> dict[str, Any]:
     """The C2PA manifest the kiosk signs: one c2pa.created action carrying the IPTC digital source type."""
     code = source_code(source_type)
@@ -190,7 +274,7 @@ def manifest_definition(
     return {
         "claim_generator_info": [{"name": claim_generator, "version": VERSION}],
         "title": title,
-        "format": "image/jpeg",
+        "format": mime,
         "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [action]}}],
     }
 
@@ -201,22 +285,23 @@ def sign_c2pa(
     config: ProvenanceConfig,
     title: str = "headshot.jpg",
     description: str | None = None,
+    mime: str = "image/jpeg",
 ) -> bytes:
-    """Embed a signed C2PA manifest in a JPEG with the configured key and certificate chain."""
+    """Embed a signed C2PA manifest in a JPEG (or a PNG: mime) with the configured key and certificate chain."""
     if config.c2pa_cert_chain is None or config.c2pa_private_key is None:
         raise InputError("C2PA signing needs delivery.provenance.c2pa_cert_chain and c2pa_private_key")
     import c2pa
 
     chain = _read_pem(config.c2pa_cert_chain, "certificate chain")
     key = _read_pem(config.c2pa_private_key, "private key")
-    manifest = manifest_definition(source_type, title, config.claim_generator, description)
+    manifest = manifest_definition(source_type, title, config.claim_generator, description, mime)
     out = io.BytesIO()
     try:
         info = c2pa.C2paSignerInfo(config.c2pa_algorithm, chain, key, config.c2pa_tsa_url)
         signer = c2pa.Signer.from_info(info)
         try:
             builder = c2pa.Builder(manifest)
-            builder.sign(signer, "image/jpeg", io.BytesIO(jpeg), out)
+            builder.sign(signer, mime, io.BytesIO(jpeg), out)
         finally:
             signer.close()
     except c2pa.C2paError as err:
@@ -398,6 +483,7 @@ def inspect(path: str | Path, trust_anchors: Path | None = None) -> Inspection:
             fmt, (width, height) = img.format or "?", img.size
             icc = img.info.get("icc_profile")
             png_xmp = img.info.get("XML:com.adobe.xmp") or img.info.get("xmp")
+            png_srgb = fmt == "PNG" and "srgb" in img.info
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise InputError(f"{p}: not an image the kiosk can read (JPEG, PNG, WebP or TIFF)") from err
     notes: list[str] = []
@@ -415,4 +501,5 @@ def inspect(path: str | Path, trust_anchors: Path | None = None) -> Inspection:
         notes.append(f"XMP says {xmp_code} but the C2PA manifest says {', '.join(report.source_types)}")
     if report is None and xmp_code is None:
         notes.append("the file declares nothing about how it was made")
-    return Inspection(str(p), fmt, width, height, size, _icc_name(icc), xmp_code, report, notes)
+    colour = _icc_name(icc) or ("sRGB (PNG sRGB chunk)" if png_srgb else None)
+    return Inspection(str(p), fmt, width, height, size, colour, xmp_code, report, notes)

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from kiosk.cli import main
+from kiosk.delivery.provenance import inspect
 from tests.conftest import portrait
 
 
@@ -44,4 +45,8 @@ def test_transparent_headshot_is_a_png_with_the_guest_in_its_alpha(isolated_env:
     assert alpha[:40, :40].max() == 0 and alpha[:40, -40:].max() == 0  # backdrop corners see-through
     assert alpha[int(0.42 * 800), 300] == 255  # between the eyes: the guest, opaque
     assert img[..., :3][alpha == 0].max() == 0  # no trace of the old background in the file
+    # Declared as the JPEGs are: digitally edited (XMP in an iTXt chunk), sRGB.
+    report = inspect(out)
+    assert report.format == "PNG" and report.xmp_source_type == "algorithmicallyEnhanced"
+    assert not report.declares_ai and report.icc_profile is not None and "srgb" in report.icc_profile.lower()
     assert main(["headshot", str(photo), "-o", str(tmp_path / "x.jpg"), "--style", "transparent"]) == 2

@@ -7,6 +7,7 @@ c2pa-python (the real C2PA SDK) signs and validates.
 from __future__ import annotations
 
 import datetime
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,10 @@ from kiosk.config import parse_config
 from kiosk.delivery.provenance import (
     ProvenanceError,
     declare,
+    declare_png,
     digital_source_type,
     encode_delivery,
+    encode_png_delivery,
     inspect,
     set_jpeg_xmp,
     sign_c2pa,
@@ -293,6 +296,74 @@ def test_png_with_xmp_is_read(tmp_path: Path) -> None:
     report = inspect(path)
     assert (report.format, report.width, report.height) == ("PNG", 20, 30)
     assert report.xmp_source_type == "compositeWithTrainedAlgorithmicMedia" and report.declares_ai
+
+
+def _png_chunk_types(data: bytes) -> list[bytes]:
+    """Chunk types in file order, read with nothing but the PNG layout (length, type, data, CRC)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    kinds, pos = [], 8
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kinds.append(data[pos + 4 : pos + 8])
+        pos += 12 + length
+    return kinds
+
+
+def _bgra(headshot: np.ndarray) -> np.ndarray:
+    alpha = np.zeros(headshot.shape[:2], np.uint8)
+    cv2.ellipse(alpha, (240, 330), (160, 260), 0, 0, 360, 255, -1)
+    alpha[:, :8] = 128  # a soft column: the alpha must come back exactly, not only 0 and 255
+    return np.dstack([headshot, alpha])
+
+
+def test_transparent_png_is_declared_like_the_jpegs(headshot: np.ndarray, tmp_path: Path) -> None:
+    """sRGB chunk (+ gAMA/cHRM) and the XMP DigitalSourceType in an iTXt chunk, before the image data."""
+    bgra = _bgra(headshot)
+    data = encode_png_delivery(bgra, "edited", ProvenanceConfig(), description="studio headshot")
+    kinds = _png_chunk_types(data)
+    assert kinds[:5] == [b"IHDR", b"sRGB", b"gAMA", b"cHRM", b"iTXt"] and kinds[-1] == b"IEND"
+    assert b"iCCP" not in kinds and kinds.count(b"iTXt") == 1
+    # Read back by Pillow (which checks every chunk's CRC) and by OpenCV: pixels and alpha unchanged.
+    path = tmp_path / "badge.png"
+    path.write_bytes(data)
+    with Image.open(path) as img:
+        img.load()
+        assert img.mode == "RGBA" and img.info["srgb"] == 0
+        assert img.info["gamma"] == pytest.approx(0.45455)
+        assert DST + "algorithmicallyEnhanced" in img.info["XML:com.adobe.xmp"]
+    assert np.array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), bgra)
+    report = inspect(path)
+    assert (report.format, report.width, report.height) == ("PNG", 480, 600)
+    assert report.xmp_source_type == "algorithmicallyEnhanced" and not report.declares_ai
+    assert report.icc_profile is not None and "srgb" in report.icc_profile.lower()
+    assert report.c2pa is None and report.notes == []
+
+
+def test_declare_png_replaces_earlier_declarations(headshot: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", _bgra(headshot))
+    assert ok
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp_packet("ai-composite").decode("utf-8"))
+    info.add_text("Comment", "kept")
+    out = io.BytesIO()
+    Image.open(io.BytesIO(buf.tobytes())).save(out, "PNG", pnginfo=info, icc_profile=b"\0" * 128)
+    again = declare_png(declare_png(out.getvalue(), "ai-composite"), "edited")
+    kinds = _png_chunk_types(again)
+    assert kinds.count(b"iTXt") == 1 and kinds.count(b"sRGB") == 1 and b"iCCP" not in kinds
+    with Image.open(io.BytesIO(again)) as img:
+        assert DST + "algorithmicallyEnhanced" in img.info["XML:com.adobe.xmp"]
+        assert img.info["Comment"] == "kept"
+    with pytest.raises(InputError, match="not a PNG"):
+        declare_png(b"\xff\xd8\xff", "edited")
+
+
+def test_signed_transparent_png(chain: Chain, headshot: np.ndarray, tmp_path: Path) -> None:
+    path = tmp_path / "signed.png"
+    path.write_bytes(encode_png_delivery(_bgra(headshot), "edited", signing(chain), title="signed.png"))
+    report = inspect(path, trust_anchors=chain.root)
+    assert report.xmp_source_type == "algorithmicallyEnhanced"
+    assert report.c2pa is not None and report.c2pa.validation_state == "Trusted", report.c2pa
+    assert report.c2pa.source_types == ["algorithmicallyEnhanced"] and not report.declares_ai
 
 
 def test_provenance_config() -> None:
