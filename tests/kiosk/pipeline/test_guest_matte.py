@@ -109,6 +109,83 @@ def test_a_bright_window_beside_the_guest_does_not_survive(studio):
     cv2.imwrite(str(artifacts_dir("guest-matte") / "window_scene_matte.png"), (alpha * 255).astype(np.uint8))
 
 
+# -- headwear and fur ---------------------------------------------------------------------------------
+
+
+def _fur_hat(bgr: np.ndarray, face: Face, seed: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """A dark fur trapper hat (dome crown, two ear flaps, a fringe of stray hairs) laid over the photo
+    with a known alpha: (the composite, that alpha float32 0..1)."""
+    h, w = bgr.shape[:2]
+    rng = np.random.default_rng(seed)
+    cx, brim = face.center[0], face.y + 0.12 * face.h  # the brim sits on the forehead
+    shape = np.zeros((h, w), np.uint8)
+    cv2.ellipse(shape, (int(cx), int(brim)), (int(0.72 * face.w), int(0.95 * face.h)), 0, 180, 360, 255, -1)
+    for side in (-1, 1):
+        centre = (int(cx + side * 0.62 * face.w), int(brim + 0.35 * face.h))
+        cv2.ellipse(shape, centre, (int(0.16 * face.w), int(0.42 * face.h)), 0, 0, 360, 255, -1)
+    # Stray hairs all round the outline, drawn at 4× and area-averaged: thin, soft, partly transparent.
+    hairs = np.zeros((4 * h, 4 * w), np.uint8)
+    contours, _ = cv2.findContours(shape, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    edge = np.concatenate([c.reshape(-1, 2) for c in contours]).astype(np.float32)
+    m = cv2.moments(shape)
+    centre_f = np.array([m["m10"] / m["m00"], m["m01"] / m["m00"]], np.float32)
+    for _ in range(int(1.5 * len(edge))):
+        p = edge[rng.integers(len(edge))]
+        turn = rng.normal(0.0, 0.5)
+        out = (p - centre_f) / (np.linalg.norm(p - centre_f) + 1e-6)
+        out = np.array([[math.cos(turn), -math.sin(turn)], [math.sin(turn), math.cos(turn)]], np.float32) @ out
+        q = p + out * rng.uniform(0.03, 0.09) * face.h
+        cv2.line(hairs, (int(4 * p[0]), int(4 * p[1])), (int(4 * q[0]), int(4 * q[1])), 255, 2, cv2.LINE_AA)
+    alpha = np.maximum(shape, cv2.resize(hairs, (w, h), interpolation=cv2.INTER_AREA)).astype(np.float32) / 255.0
+    # Dark brown fur: coarse mottling and fine grain, so the crown is textured like the real thing.
+    mottle = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.01 * face.h)
+    tone = np.clip(1.0 + 0.25 * mottle / (mottle.std() + 1e-6) + 0.15 * rng.normal(0, 1, (h, w)), 0.4, 1.8)
+    fur = np.array([28.0, 42.0, 62.0], np.float32) * tone[..., None].astype(np.float32)
+    composite = fur * alpha[..., None] + bgr.astype(np.float32) * (1.0 - alpha[..., None])
+    return np.clip(composite + 0.5, 0, 255).astype(np.uint8), alpha
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum()) / max(1, int((a | b).sum()))
+
+
+@pytest.mark.parametrize("name", ["house_woman_elderly_glasses_01.jpg", "nasa_man_dark_skin_bald_01.jpg"])
+def test_a_fur_hats_crown_is_kept(studio, name):
+    """The crown of a fur trapper hat drawn over a real portrait (known alpha) stays in the matte.
+
+    Judged above the face box, where the hat covers the whole head and the truth is only the hat's
+    alpha: IoU of the matte (> 0.5) against it, and nothing of the backdrop around it.
+    Measured: IoU 0.95 and 0.96, crown kept 96 % and 99 %, no backdrop pixel taken.
+    """
+    bgr = load_image(portrait(name)).bgr
+    face = studio.analyse(bgr).face
+    hat, truth = _fur_hat(bgr, face)
+    alpha = studio.matte(hat)
+    above = np.zeros(truth.shape, bool)
+    above[: int(face.y)] = True
+    hat_px, matte_px = (truth > 0.5) & above, (alpha > 0.5) & above
+    assert _iou(hat_px, matte_px) > 0.9
+    clear = ~cv2.dilate((truth > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & above
+    assert float(alpha[clear].mean()) < 0.01  # no backdrop kept round the crown
+    cv2.imwrite(str(artifacts_dir("guest-matte") / f"fur_hat_{name.split('.')[0]}.png"),
+                np.hstack([hat, cv2.cvtColor((alpha * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)]))
+
+
+@pytest.mark.xfail(strict=True, reason="the selfie segmenter gives the ear flaps beside the face only 0.5-0.7 "
+                   "confidence; the fur's texture then reads as a soft edge, so the flaps stay half-transparent "
+                   "(IoU 0.33 here, 0.72 on nasa_man_dark_skin_bald_01)")
+def test_a_fur_hats_ear_flaps_are_kept(studio):
+    bgr = load_image(portrait("house_woman_elderly_glasses_01.jpg")).bgr
+    face = studio.analyse(bgr).face
+    hat, truth = _fur_hat(bgr, face)
+    alpha = studio.matte(hat)
+    beside = np.zeros(truth.shape, bool)
+    y0, y1 = int(face.y + 0.2 * face.h), int(face.y + face.h)
+    beside[y0:y1, : int(face.x + 0.05 * face.w)] = True
+    beside[y0:y1, int(face.x + 0.95 * face.w) :] = True
+    assert _iou((truth > 0.5) & beside, (alpha > 0.5) & beside) > 0.8
+
+
 # -- bottom edge -------------------------------------------------------------------------------------
 def test_studio_fade_is_level_and_ends_before_the_photo_edge():
     cw, ch = FORMATS["portrait"].cell
