@@ -7,6 +7,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,5 +40,10 @@ def median(values: list[float]) -> float:
 
 
 def emit(payload: dict[str, Any]) -> None:
-    """Print the benchmark's JSON."""
-    print(json.dumps(payload, indent=2))
+    """Print the benchmark's JSON, with the run's "date" (UTC, ISO 8601) unless the payload has one.
+
+    The output is meant to be stored as it is: `python -m bench.NAME > docs/dev/bench/NAME.json`.
+    """
+    out = dict(payload)
+    out.setdefault("date", datetime.now(UTC).isoformat(timespec="seconds"))
+    print(json.dumps(out, indent=2))

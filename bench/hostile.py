@@ -548,7 +548,7 @@ def _pin_refused(pin: str) -> str | None:
 
 
 def _lockout(folder: Path) -> str | None:
-    from kiosk.ui.operator import PinGate, hash_pin, pin_state_file
+    from kiosk.app.operator import PinGate, hash_pin, pin_state_file
 
     t = [1000.0]
     wall = [5_000_000.0]

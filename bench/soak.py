@@ -1,6 +1,6 @@
 """Soak: N guest sessions end to end, headless, checking that nothing fails, leaks or is left behind.
 
-Each session runs through the real kiosk controller and state machine (kiosk.ui.headless.run_session taps
+Each session runs through the real kiosk controller and state machine (kiosk.app.headless.run_session taps
 through every screen as soon as it appears): the virtual camera playing the bundled portrait, framing on
 MediaPipe, auto-capture, the lights and lens cue through the bridge simulator on a pseudo-terminal, the
 real studio pipeline, the durable session journal (SessionRecorder → SessionStore), the QR download
@@ -156,7 +156,7 @@ def build_kiosk(
     from kiosk.lights import BridgeLights
     from kiosk.session.recorder import attach_journal
     from kiosk.session.store import SessionStore
-    from kiosk.ui.wiring import build_controller
+    from kiosk.app.assemble import build_controller
 
     models = default_data_dir() / "models"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -237,7 +237,7 @@ def _get(url: str) -> int:
 
 def one_session(kiosk: Kiosk, timeout_s: float = 120.0) -> str | None:
     """Run one session; None when it went through, else why not."""
-    from kiosk.ui.headless import DemoSessionError, run_session
+    from kiosk.app.headless import DemoSessionError, run_session
 
     c = kiosk.controller
     listeners = list(c.flow._listeners)

@@ -108,10 +108,10 @@ def main() -> int:
         from kiosk.lights import NoopLights
         from kiosk.session.flow import State
         from kiosk.ui.app import KioskApp
-        from kiosk.ui.delivery_port import NoPrinter, OfflineDownloads
+        from kiosk.delivery.ports import NoPrinter, OfflineDownloads
         from kiosk.ui.i18n import Texts
         from kiosk.ui.widgets import Btn
-        from kiosk.ui.wiring import build_controller
+        from kiosk.app.assemble import build_controller
 
         cam_cfg = VirtualCameraConfig(width=960, height=720, fps=30)
         # Floor: the same virtual camera and camera thread, a bare blit loop.

@@ -10,13 +10,15 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from calibration.config import CalibrationConfig
+from kiosk.app.config import UIConfig, pin_problem
 from kiosk.camera.config import CameraConfig, OpenCVCameraConfig
 from kiosk.config_base import ConfigSection
 from kiosk.delivery.config import DeliveryConfig
 from kiosk.errors import ConfigError
 from kiosk.generation.config import GenerationConfig
+from kiosk.lights import LightsConfig
+from kiosk.pipeline.config import PipelineConfig
 from kiosk.session.retention import RetentionConfig
-from kiosk.ui.config import LightsConfig, UIConfig, pin_problem
 
 CONFIG_ENV = "KIOSK_CONFIG"
 DATA_ENV = "KIOSK_DATA_DIR"
@@ -30,28 +32,6 @@ def default_data_dir() -> Path:
         return Path(os.environ[DATA_ENV])
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "headshot-kiosk"
-
-
-class PipelineConfig(ConfigSection):
-    """The studio pipeline's defaults."""
-
-    default_style: str = Field("studio-grey", description="Background style used when none is chosen.")
-    default_format: str = Field("portrait", description="Output format used when none is chosen.")
-    brand_color: str = Field(
-        "#1F4E79", pattern=r"^#[0-9A-Fa-f]{6}$", description="Backdrop colour of the 'brand' style, #RRGGBB."
-    )
-    custom_background: Path | None = Field(
-        None, description="Image file used by the 'custom' style (cover-fitted behind the guest)."
-    )
-    retouch_strength: float = Field(0.5, ge=0.0, le=1.0, description="Skin retouch strength, 0..1.")
-    jpeg_quality: int = Field(92, ge=60, le=100, description="JPEG quality of delivered files, 60..100.")
-    max_input_megapixels: float = Field(
-        150.0, ge=1.0, le=400.0, description="Inputs above this many megapixels are refused (decompression bombs)."
-    )
-    min_face_px: int = Field(
-        56, ge=16, le=1000,
-        description="Smallest usable face height in the input, px; below it the guest is asked to come closer.",
-    )
 
 
 class KioskConfig(ConfigSection):

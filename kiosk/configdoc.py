@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ HEADER = """\
 """
 
 
-def _toml_value(value: Any) -> str | None:
+def toml_value(value: Any) -> str | None:
     """One value as TOML, or None when TOML cannot hold it (None)."""
     if value is None:
         return None
@@ -57,57 +59,95 @@ def _union_models(annotation: Any) -> list[type[BaseModel]]:
     return out
 
 
-def _section(model: BaseModel, path: str, out: list[str], doc: str | None, commented: bool = False) -> None:
-    """Emit [path] with model's scalar keys, then its sub-sections."""
-    hash_ = "# " if commented else ""
-    out.append("")
-    if doc:
-        out.extend(_comment(doc))
-    out.append(f"{hash_}[{path}]")
-    subs: list[tuple[str, FieldInfo, Any]] = []
+@dataclass(frozen=True)
+class Key:
+    """One scalar key of a section: its name, its pydantic field and its default value."""
+
+    name: str
+    info: FieldInfo
+    default: Any
+
+
+@dataclass(frozen=True)
+class Section:
+    """One table of kiosk.toml, as :func:`walk` finds it in the models."""
+
+    path: str  # dotted table name ("delivery.download"); "" for the top-level keys
+    doc: str | None  # the section's description ("Alternative: ..." for an alternative)
+    model: type[BaseModel]
+    keys: tuple[Key, ...]
+    alternative: bool = False  # a variant of a tagged union that the defaults do not select
+
+
+def _split(model: BaseModel) -> tuple[tuple[Key, ...], list[tuple[str, FieldInfo, BaseModel]]]:
+    """A model's scalar keys, and its sub-sections (name, field, default instance), in declaration order."""
+    keys: list[Key] = []
+    subs: list[tuple[str, FieldInfo, BaseModel]] = []
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
         if isinstance(value, BaseModel):
             subs.append((name, info, value))
-            continue
-        out.extend(_comment(info.description or "", ""))
-        rendered = _toml_value(value)
-        if rendered is None:
-            out.append(f"# {name} = ...   (not set by default)")
         else:
-            out.append(f"{hash_}{name} = {rendered}")
+            keys.append(Key(name, info, value))
+    return tuple(keys), subs
+
+
+def _walk_section(model: BaseModel, path: str, doc: str | None, alternative: bool) -> Iterator[Section]:
+    keys, subs = _split(model)
+    yield Section(path, doc, type(model), keys, alternative)
+    yield from _walk_subs(subs, path, alternative)
+
+
+def _walk_subs(subs: list[tuple[str, FieldInfo, BaseModel]], path: str, alternative: bool) -> Iterator[Section]:
     for name, info, value in subs:
-        _section(value, f"{path}.{name}", out, info.description, commented)
+        sub_path = f"{path}.{name}" if path else name
+        yield from _walk_section(value, sub_path, info.description, alternative)
         for alt in _union_models(info.annotation):
             if not isinstance(value, alt):
-                _section(alt(), f"{path}.{name}", out, f"Alternative: {alt.__doc__ or alt.__name__}", True)
+                yield from _walk_section(alt(), sub_path, f"Alternative: {alt.__doc__ or alt.__name__}", True)
 
 
-def sample_toml(config_cls: type[BaseModel] | None = None) -> str:
-    """The full documented sample as TOML text (parses back to the defaults)."""
+def walk(config_cls: type[BaseModel] | None = None) -> Iterator[Section]:
+    """Every table of the config, from the models: the top-level keys first, then each section in order.
+
+    A section whose field is a tagged union (``[camera]``, ``[generation.runtime]``) comes with the
+    default's model, followed by each other variant as an ``alternative``. `kiosk config sample` and the
+    generated reference (kiosk.docgen) both render this walk.
+    """
     if config_cls is None:
         from kiosk.config import KioskConfig
 
         config_cls = KioskConfig
-    cfg = config_cls()
+    keys, subs = _split(config_cls())
+    yield Section("", None, config_cls, keys)
+    yield from _walk_subs(subs, "", False)
+
+
+def sample_toml(config_cls: type[BaseModel] | None = None) -> str:
+    """The full documented sample as TOML text (parses back to the defaults)."""
     out: list[str] = [HEADER.rstrip("\n")]
-    sections: list[tuple[str, FieldInfo, BaseModel]] = []
-    for name, info in config_cls.model_fields.items():
-        value = getattr(cfg, name)
-        if isinstance(value, BaseModel):
-            sections.append((name, info, value))
+    for section in walk(config_cls):
+        if not section.path:
+            for key in section.keys:
+                out.append("")
+                out.extend(_comment(key.info.description or ""))
+                rendered = toml_value(key.default)
+                # The data folder's default depends on the machine ($KIOSK_DATA_DIR, $XDG_DATA_HOME): shown commented.
+                if rendered is None or key.name == "data_dir":
+                    out.append(f"# {key.name} = {rendered or '...'}")
+                else:
+                    out.append(f"{key.name} = {rendered}")
             continue
+        hash_ = "# " if section.alternative else ""
         out.append("")
-        out.extend(_comment(info.description or ""))
-        rendered = _toml_value(value)
-        # The data folder's default depends on the machine ($KIOSK_DATA_DIR, $XDG_DATA_HOME): shown commented.
-        if rendered is None or name == "data_dir":
-            out.append(f"# {name} = {rendered or '...'}")
-        else:
-            out.append(f"{name} = {rendered}")
-    for name, info, value in sections:
-        _section(value, name, out, info.description)
-        for alt in _union_models(info.annotation):
-            if not isinstance(value, alt):
-                _section(alt(), name, out, f"Alternative: {alt.__doc__ or alt.__name__}", True)
+        if section.doc:
+            out.extend(_comment(section.doc))
+        out.append(f"{hash_}[{section.path}]")
+        for key in section.keys:
+            out.extend(_comment(key.info.description or "", ""))
+            rendered = toml_value(key.default)
+            if rendered is None:
+                out.append(f"# {key.name} = ...   (not set by default)")
+            else:
+                out.append(f"{hash_}{key.name} = {rendered}")
     return "\n".join(out) + "\n"

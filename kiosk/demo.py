@@ -235,9 +235,9 @@ def _deliver(ctx: _Context, step: DemoStep, name: str, image: np.ndarray, what: 
 
 
 def _kiosk_session(ctx: _Context, step: DemoStep) -> None:
-    from kiosk.ui.headless import run_session
+    from kiosk.app.headless import run_session
     from kiosk.ui.runner import demo_parts
-    from kiosk.ui.wiring import build_controller
+    from kiosk.app.assemble import build_controller
 
     out = ctx.out_dir / "kiosk-session"
     camera, lights = demo_parts(ctx.cfg)

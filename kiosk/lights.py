@@ -15,7 +15,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from kiosk.ui.config import LightsConfig
+from pydantic import Field
+
+from kiosk.config_base import ConfigSection
 
 log = logging.getLogger(__name__)
 CALLS_MAX = 64  # recent light requests kept in .calls (operator menu, tests); bounded for long runs
@@ -24,6 +26,25 @@ SCENES = ("idle", "attract", "framing", "countdown", "flash")
 LENS_PATTERNS = ("off", "on", "blink", "pulse")
 # A button press delivered after a link outage older than this is ignored (the guest has moved on).
 BUTTON_MAX_AGE_MS = 3000
+
+
+class LightsConfig(ConfigSection):
+    """Studio lights and the look-at-the-lens cue through the firmware bridge (section `[lights]`)."""
+
+    port_url: str | None = Field(
+        None,
+        description="Bridge port: /dev/ttyACM0, a pyserial URL or sim:// (the simulator); empty: no lights.",
+    )
+    countdown_ramp_ms: int = Field(
+        800, ge=0, le=10000, description="Fade time of the lights ramp when the countdown starts, ms."
+    )
+    lens_cue: bool = Field(True, description="Blink the look-at-the-lens LED during the countdown.")
+    max_scene_ms: int = Field(
+        120000,
+        ge=1000,
+        le=600000,
+        description="Longest a scene stays on before the firmware falls back to safe, ms.",
+    )
 
 
 class Lights(Protocol):

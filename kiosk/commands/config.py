@@ -75,7 +75,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _pin(args: argparse.Namespace) -> int:
     import getpass
 
-    from kiosk.ui.operator import hash_pin
+    from kiosk.app.operator import hash_pin
 
     pin = getpass.getpass("new operator PIN: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     print(f'pin_hash = "{hash_pin(pin)}"')  # noqa: T201  # reason: CLI output (paste under [ui])

@@ -64,7 +64,7 @@ def _run_window(cfg: Any, out_dir: Path, size: str | None) -> int:
         # The demo runs with no config: its operator menu gets a PIN of its own, shown here only.
         import secrets
 
-        from kiosk.ui.operator import hash_pin
+        from kiosk.app.operator import hash_pin
 
         pin = "".join(secrets.choice("0123456789") for _ in range(8))
         while True:

@@ -148,8 +148,8 @@ def check_packages() -> Check:
 
 def check_pin(cfg: Any) -> Check:
     """The operator PIN is set and is not the old shipped default."""
-    from kiosk.ui.config import pin_problem
-    from kiosk.ui.operator import pin_state_file
+    from kiosk.app.config import pin_problem
+    from kiosk.app.operator import pin_state_file
 
     problem = pin_problem(cfg.ui)
     if problem:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 # Guest folders under the data folder that are not (yet) written through the SessionStore: the kiosk app's
-# per-session working folders (kiosk.ui.wiring.SESSIONS_SUBDIR). Wipe empties them too.
+# per-session working folders (kiosk.app.assemble.SESSIONS_SUBDIR). Wipe empties them too.
 UNTRACKED_GUEST_DIRS: tuple[str, ...] = ("kiosk-sessions",)
 
 

@@ -1,4 +1,4 @@
-"""The delivery screen's ports (`kiosk.ui.delivery_port`) built from the config over the real services.
+"""The delivery screen's ports (`kiosk.delivery.ports`) built from the config over the real services.
 
 `make_ports(cfg, store)` returns ``(downloads, printer)``:
 
@@ -26,7 +26,7 @@ from kiosk.delivery.printing import NoPrinter as NoCupsPrinter
 from kiosk.delivery.printing import PrinterPort, PrintError, PrintService
 from kiosk.errors import InputError
 from kiosk.session.store import SessionStore
-from kiosk.ui.delivery_port import Downloads, NoPrinter, OfflineDownloads, Printer
+from kiosk.delivery.ports import Downloads, NoPrinter, OfflineDownloads, Printer
 
 log = logging.getLogger(__name__)
 

@@ -468,7 +468,7 @@ class DownloadServer:
         log.info("download link published for session %s (%d variants)", session_id, len(variants))
         return link, url
 
-    # the kiosk app's `Downloads` port (kiosk.ui.delivery_port) -----------------------------------------
+    # the kiosk app's `Downloads` port (kiosk.delivery.ports) -----------------------------------------
     def offer(self, session_id: str, files: Mapping[str, Path]) -> str | None:
         """Publish a session's result files (label → path); return the URL for the QR code.
 

@@ -466,7 +466,7 @@ class PrinterMonitor:
 
 
 class PrinterPort:
-    """The delivery screen's printer (the `kiosk.ui.delivery_port.Printer` interface) over a PrintService.
+    """The delivery screen's printer (the `kiosk.delivery.ports.Printer` interface) over a PrintService.
 
     print_file() returns as soon as CUPS has the job; a worker thread follows it to the end (paper counter,
     purge), so the UI thread never waits on the printer. Copies are limited per session: call new_session().

@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from kiosk.config import PipelineConfig
+from kiosk.pipeline.config import PipelineConfig
 from kiosk.errors import InputError, NoUsableFace
 from kiosk.pipeline import background, compose, light, retouch
 from kiosk.pipeline.colour import delta_e2000, mean_lab

@@ -1,6 +1,6 @@
 """The app's sessions in the durable journal: each guest step recorded in the SessionStore as it happens.
 
-The touchscreen app (kiosk.ui.controller) runs the state machine over a scratch folder per session; this
+The touchscreen app (kiosk.app.controller) runs the state machine over a scratch folder per session; this
 recorder listens to the same state machine and mirrors every step into the :class:`SessionStore`, so a
 capture and its results are journaled (SQLite WAL, synchronous=FULL) and written atomically before the
 screen that announces them is drawn, and retention applies to them like to every other guest file::

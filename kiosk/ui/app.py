@@ -18,7 +18,7 @@ from kivy.core.window import Window
 from kivy.uix.screenmanager import FadeTransition, NoTransition, ScreenManager
 
 from kiosk.session.flow import State
-from kiosk.ui.controller import KioskController
+from kiosk.app.controller import KioskController
 from kiosk.ui.i18n import Texts
 from kiosk.ui.screens import (
     AttendantScreen,

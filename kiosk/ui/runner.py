@@ -45,7 +45,7 @@ def demo_parts(cfg: KioskConfig) -> tuple[Any, Any]:
     from kiosk.camera.config import VirtualCameraConfig
     from kiosk.camera.virtual import VirtualCamera
     from kiosk.lights import BridgeLights, NoopLights
-    from kiosk.ui.config import LightsConfig
+    from kiosk.lights import LightsConfig
 
     source = cfg.camera.source if cfg.camera.backend == "virtual" else None
     camera = VirtualCamera(VirtualCameraConfig(source=source))
@@ -157,7 +157,7 @@ def run_app(
     prepare_kivy(size[0], size[1], fullscreen=fullscreen)
     from kiosk.ui.app import KioskApp
     from kiosk.ui.i18n import Texts
-    from kiosk.ui.wiring import build_controller
+    from kiosk.app.assemble import build_controller
 
     texts = Texts(list(cfg.ui.languages), cfg.ui.i18n_dir)
     controller = build_controller(cfg, camera=camera, lights=lights)

@@ -54,7 +54,7 @@ def test_config_check_names_an_unknown_key(tmp_path):
     cfg.write_text('[pipeline]\nretouch_strength = 4\n')
     proc = _kiosk("config", "check", str(cfg))
     assert proc.returncode == 2 and "retouch_strength" in proc.stderr
-    from kiosk.ui.operator import hash_pin
+    from kiosk.app.operator import hash_pin
 
     cfg.write_text(f'[pipeline]\nretouch_strength = 0.4\n[ui]\npin_hash = "{hash_pin("482916")}"\n')
     assert _kiosk("config", "check", str(cfg)).returncode == 0

@@ -12,7 +12,7 @@ from kiosk.cli import main
 from kiosk.config import KioskConfig, parse_config
 from kiosk.config_base import ConfigSection
 from kiosk.errors import ConfigError
-from kiosk.ui.operator import PinGate, hash_pin, pin_state_file
+from kiosk.app.operator import PinGate, hash_pin, pin_state_file
 
 PIN = hash_pin("482916", bytes(16))
 
@@ -84,7 +84,7 @@ def test_deep_nesting_in_a_file_is_exit_2(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_check_refuses_the_old_default_pin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from kiosk.ui.config import DEFAULT_PIN_HASH
+    from kiosk.app.config import DEFAULT_PIN_HASH
 
     path = tmp_path / "kiosk.toml"
     path.write_text(f'[ui]\npin_hash = "{DEFAULT_PIN_HASH}"\n')

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from kiosk.lights import BridgeLights, NoopLights, make_lights
-from kiosk.ui.config import LightsConfig
+from kiosk.lights import LightsConfig
 
 sim = pytest.importorskip("firmware_bridge.sim", reason="the bridge simulator is not available")
 

@@ -23,10 +23,10 @@ from kiosk.camera.virtual import VirtualCamera
 from kiosk.config import KioskConfig, default_data_dir
 from kiosk.lights import CALLS_MAX, NoopLights
 from kiosk.session.flow import HISTORY_MAX, SessionFlow, State
-from kiosk.ui.config import UIConfig
-from kiosk.ui.delivery_port import NoPrinter, OfflineDownloads
+from kiosk.app.config import UIConfig
+from kiosk.delivery.ports import NoPrinter, OfflineDownloads
 from kiosk.ui.runner import stop_on_signals
-from kiosk.ui.wiring import build_controller
+from kiosk.app.assemble import build_controller
 
 
 def _let_handlers_run() -> None:

@@ -23,7 +23,7 @@ from cups_harness import CupsServer, running_cups  # reason: test helper of the 
 from kiosk.cli import main  # reason: after the helper path is set
 from kiosk.commands.doctor import FAIL, OK, WARN, check_clock, check_pack, check_runtime  # reason: as above
 from kiosk.config import KioskConfig  # reason: as above
-from kiosk.ui.operator import hash_pin  # reason: as above
+from kiosk.app.operator import hash_pin  # reason: as above
 from models.diffusion.pack import STAMP  # reason: as above
 
 REPO = Path(__file__).resolve().parents[3]

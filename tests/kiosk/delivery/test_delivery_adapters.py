@@ -25,7 +25,7 @@ from kiosk.delivery.adapters import (  # reason: as above
 )
 from kiosk.delivery.printing import JobState  # reason: as above
 from kiosk.session.store import SessionStore  # reason: as above
-from kiosk.ui.delivery_port import NoPrinter, OfflineDownloads, make_delivery  # reason: as above
+from kiosk.delivery.ports import NoPrinter, OfflineDownloads, make_delivery  # reason: as above
 
 
 def jpeg_file(path: Path, color: tuple[int, int, int] = (90, 120, 160)) -> Path:

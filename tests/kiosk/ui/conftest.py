@@ -181,10 +181,10 @@ def ui(xvfb: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]
     from kiosk.config import KioskConfig, default_data_dir
     from kiosk.lights import BridgeLights
     from kiosk.ui.app import KioskApp
-    from kiosk.ui.config import LightsConfig, TimeoutsConfig, UIConfig
+    from kiosk.lights import LightsConfig, TimeoutsConfig, UIConfig
     from kiosk.ui.i18n import Texts
-    from kiosk.ui.operator import hash_pin
-    from kiosk.ui.wiring import build_controller
+    from kiosk.app.operator import hash_pin
+    from kiosk.app.assemble import build_controller
 
     models = default_data_dir() / "models"
     if not (models / "face_detection_short_range.tflite").is_file():
@@ -206,7 +206,7 @@ def ui(xvfb: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]
     clock = OffsetClock()
     camera = VirtualCamera(VirtualCameraConfig(source=demo_portrait_path(), width=960, height=720, fps=30))
     lights = BridgeLights(cfg.lights)
-    from kiosk.ui.controller import StudioProcessor
+    from kiosk.app.processor import StudioProcessor
 
     processor = GatedProcessor(StudioProcessor(cfg.models_dir, cfg.pipeline))
     controller = build_controller(cfg, camera=camera, lights=lights, clock=clock, processor=processor)

@@ -15,7 +15,7 @@ from kiosk.cli import main
 from kiosk.config import KioskConfig, parse_config
 from kiosk.configdoc import sample_toml
 from kiosk.ui.i18n import BUNDLED, Texts
-from kiosk.ui.operator import hash_pin
+from kiosk.app.operator import hash_pin
 
 
 def test_sample_round_trips_to_the_defaults() -> None:
@@ -117,7 +117,7 @@ def test_ai_style_cards_speak_the_guests_language(tmp_path: Path) -> None:
 
 
 def test_pin_command_hashes_from_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from kiosk.ui.operator import verify_pin
+    from kiosk.app.operator import verify_pin
 
     monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
     assert main(["config", "pin"]) == 0
@@ -157,10 +157,10 @@ def test_headless_kiosk_session(tmp_path: Path) -> None:
     from kiosk.camera.config import VirtualCameraConfig
     from kiosk.camera.virtual import VirtualCamera
     from kiosk.lights import NoopLights
-    from kiosk.ui.config import UIConfig
-    from kiosk.ui.delivery_port import NoPrinter, OfflineDownloads
-    from kiosk.ui.headless import run_session
-    from kiosk.ui.wiring import build_controller
+    from kiosk.app.config import UIConfig
+    from kiosk.delivery.ports import NoPrinter, OfflineDownloads
+    from kiosk.app.headless import run_session
+    from kiosk.app.assemble import build_controller
 
     data = tmp_path / "data"
     data.mkdir()

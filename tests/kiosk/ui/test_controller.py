@@ -15,9 +15,9 @@ from kiosk.config import KioskConfig, default_data_dir
 from kiosk.errors import NoUsableFace
 from kiosk.lights import NoopLights
 from kiosk.session.flow import State
-from kiosk.ui.config import UIConfig
-from kiosk.ui.delivery_port import NoPrinter, OfflineDownloads
-from kiosk.ui.wiring import build_controller
+from kiosk.app.config import UIConfig
+from kiosk.delivery.ports import NoPrinter, OfflineDownloads
+from kiosk.app.assemble import build_controller
 
 
 class Failing:

@@ -29,10 +29,10 @@ from kiosk.config import KioskConfig, default_data_dir
 from kiosk.delivery.provenance import inspect
 from kiosk.delivery.provenance_config import ProvenanceConfig
 from kiosk.lights import NoopLights
-from kiosk.ui.config import UIConfig
-from kiosk.ui.delivery_port import NoPrinter, OfflineDownloads
-from kiosk.ui.headless import run_session
-from kiosk.ui.wiring import build_controller
+from kiosk.app.config import UIConfig
+from kiosk.delivery.ports import NoPrinter, OfflineDownloads
+from kiosk.app.headless import run_session
+from kiosk.app.assemble import build_controller
 
 PEM = serialization.Encoding.PEM
 
@@ -209,7 +209,7 @@ def _session_with(cfg: Any, processor: Any, style: str, out: Path) -> tuple[Any,
 
 
 def _generative_session(tmp_path: Path, pack: Path, style: str) -> tuple[Any, Any, Recording]:
-    from kiosk.ui.wiring import studio_processor
+    from kiosk.app.assemble import studio_processor
 
     cfg = _config(tmp_path, generation=_generation(pack))
     processor = Recording(studio_processor(cfg))
@@ -237,7 +237,7 @@ def test_refused_ai_result_delivers_the_studio_result_with_the_gates_reason(tmp_
 def test_generative_style_delivers_one_ai_composite_for_every_format(tmp_path: Path, tiny_pack: Path) -> None:
     from kiosk.generation.config import GenerationConfig
     from kiosk.generation.supervisor import SupervisedGenerator
-    from kiosk.ui.controller import StudioProcessor
+    from kiosk.app.processor import StudioProcessor
     from tests.kiosk.generation import fake_workers
 
     cfg = _config(tmp_path, formats=("portrait", "badge"))
@@ -272,7 +272,7 @@ def test_broken_pack_path_delivers_the_studio_result_with_the_reason(tmp_path: P
 def test_hung_generation_worker_delivers_the_studio_result(tmp_path: Path, tiny_pack: Path) -> None:
     from kiosk.generation.config import GenerationConfig
     from kiosk.generation.supervisor import SupervisedGenerator
-    from kiosk.ui.controller import StudioProcessor
+    from kiosk.app.processor import StudioProcessor
     from tests.kiosk.generation import fake_workers
 
     cfg = _config(tmp_path)

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kiosk.app.controller import KioskController
+from kiosk.app.processor import Processor, StudioProcessor
 from kiosk.camera.base import CameraThread, create_camera
 from kiosk.config import KioskConfig
+from kiosk.delivery.ports import Downloads, Printer, make_delivery
 from kiosk.lights import Lights, make_lights
 from kiosk.session.framing_worker import FramingTargets, FramingWorker
-from kiosk.ui.controller import KioskController, Processor, StudioProcessor
-from kiosk.ui.delivery_port import Downloads, Printer, make_delivery
 
 SESSIONS_SUBDIR = "kiosk-sessions"
 

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from kiosk.config_base import ConfigSection
 
-# The PIN "1234" that older releases shipped as the default, hashed by kiosk.ui.operator.hash_pin: refused by
+# The PIN "1234" that older releases shipped as the default, hashed by kiosk.app.operator.hash_pin: refused by
 # `kiosk run`, `kiosk config check` and `kiosk doctor` like an unset PIN.
 DEFAULT_PIN_HASH = (
     "pbkdf2_sha256$120000$6b696f736b2d64656661756c74$f88a42e64b8933b73756de6079a7e179f2f20c0ce59cdafad2eaf749d24b2169"
@@ -148,22 +148,3 @@ def pin_problem(ui: UIConfig) -> str | None:
     if ui.pin_hash == DEFAULT_PIN_HASH:
         return f"ui.pin_hash: the operator PIN is the old default 1234: {SET_PIN}"
     return None
-
-
-class LightsConfig(ConfigSection):
-    """Studio lights and the look-at-the-lens cue through the firmware bridge (section `[lights]`)."""
-
-    port_url: str | None = Field(
-        None,
-        description="Bridge port: /dev/ttyACM0, a pyserial URL or sim:// (the simulator); empty: no lights.",
-    )
-    countdown_ramp_ms: int = Field(
-        800, ge=0, le=10000, description="Fade time of the lights ramp when the countdown starts, ms."
-    )
-    lens_cue: bool = Field(True, description="Blink the look-at-the-lens LED during the countdown.")
-    max_scene_ms: int = Field(
-        120000,
-        ge=1000,
-        le=600000,
-        description="Longest a scene stays on before the firmware falls back to safe, ms.",
-    )

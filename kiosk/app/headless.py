@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiosk.app.controller import KioskController
 from kiosk.session.flow import State
-from kiosk.ui.controller import KioskController
 
 
 class DemoSessionError(RuntimeError):
