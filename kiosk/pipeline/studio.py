@@ -14,10 +14,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from kiosk.pipeline.config import PipelineConfig
 from kiosk.errors import InputError, NoUsableFace
 from kiosk.pipeline import background, compose, light, retouch
 from kiosk.pipeline.colour import delta_e2000, mean_lab
+from kiosk.pipeline.config import PipelineConfig
 from kiosk.pipeline.formats import FormatSpec, get_format
 from kiosk.pipeline.framing import Assessment, assess, refine_eyes
 from kiosk.pipeline.matting import head_box, merge_head, refine_matte
