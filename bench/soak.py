@@ -3,7 +3,7 @@
 Each session runs through the real kiosk controller and state machine (kiosk.app.headless.run_session taps
 through every screen as soon as it appears): the virtual camera playing the bundled portrait, framing on
 MediaPipe, auto-capture, the lights and lens cue through the bridge simulator on a pseudo-terminal, the
-real studio pipeline, the durable session journal (SessionRecorder → SessionStore), the QR download
+real studio pipeline, the session store (the one home of guest files, journaled), the QR download
 server (the page is fetched over HTTP on loopback), one print per session on a CUPS cups-pdf queue
 (followed to completion by the paper counter), and retention (the store must be empty afterwards).
 
@@ -40,6 +40,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from kiosk.session.journal import Step
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -102,20 +104,29 @@ class Kiosk:
     """The parts of one headless kiosk."""
 
     cfg: Any
-    controller: Any
-    store: Any
-    recorder: Any
-    downloads: Any
-    printer: Any
+    parts: Any  # kiosk.app.assemble.KioskParts
     sim_url: str
     failures: list[str] = field(default_factory=list)
     prints: int = 0
     downloads_ok: int = 0
 
+    @property
+    def controller(self) -> Any:
+        """The kiosk's controller."""
+        return self.parts.controller
+
+    @property
+    def store(self) -> Any:
+        """The session store."""
+        return self.parts.store
+
+    @property
+    def printer(self) -> Any:
+        """The print port."""
+        return self.parts.printer
+
     def close(self) -> None:
         """Stop every thread and release every port."""
-        from kiosk.delivery.adapters import close_ports
-
         self.controller.stop()
         # Release the pipeline's MediaPipe graphs here, not in a garbage collection on another thread:
         # a graph closed from __del__ during GC can deadlock on MediaPipe's dispatcher.
@@ -126,8 +137,7 @@ class Kiosk:
             processor._pipe = None  # type: ignore[union-attr]  # reason: StudioProcessor's lazy pipeline
         if hasattr(self.printer, "join"):
             self.printer.join(120)
-        close_ports(self.downloads, self.printer)
-        self.store.close()
+        self.parts.close()
         try:
             from firmware_bridge.sim import get_sim
 
@@ -145,18 +155,14 @@ def build_kiosk(
     clock: Callable[[], float] = time.monotonic,
     sim_name: str = "soak",
     paper: int = 100_000,
-    journal: bool = True,
 ) -> Kiosk:
     """A controller over real parts (see the module docstring), data in data_dir."""
     from firmware_bridge.sim import start
+    from kiosk.app.assemble import Overrides, assemble
     from kiosk.camera.config import VirtualCameraConfig
     from kiosk.camera.virtual import VirtualCamera, demo_portrait_path
     from kiosk.config import default_data_dir, parse_config
-    from kiosk.delivery.adapters import make_ports
     from kiosk.lights import BridgeLights
-    from kiosk.session.recorder import attach_journal
-    from kiosk.session.store import SessionStore
-    from kiosk.app.assemble import build_controller
 
     models = default_data_dir() / "models"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -184,16 +190,12 @@ def build_kiosk(
             "delivery": {"download": {"port": 0, "rate_per_minute": 10000}, "printing": printing},
         }
     )
-    store = SessionStore(cfg.data_dir, cfg.retention)
-    downloads, printer = make_ports(cfg, store)
     camera = VirtualCamera(
         VirtualCameraConfig(source=demo_portrait_path(), width=capture_px[0], height=capture_px[1], fps=30, motion=0.5)
     )
-    controller = build_controller(
-        cfg, camera=camera, lights=BridgeLights(cfg.lights), downloads=downloads, printer=printer, clock=clock
-    )
-    recorder = attach_journal(controller, store) if journal else None
-    kiosk = Kiosk(cfg, controller, store, recorder, downloads, printer, sim_url)
+    parts = assemble(cfg, Overrides(camera=camera, lights=BridgeLights(cfg.lights), clock=clock))
+    controller = parts.controller
+    kiosk = Kiosk(cfg, parts, sim_url)
 
     from kiosk.session.flow import State
 
@@ -322,7 +324,7 @@ def run_soak(
         expiry = kiosk.cfg.delivery.download.link_minutes * 60.0 + 1.0
         kiosk.store.sweep(now=time.time() + expiry)
         stored = [p for p in kiosk.store.root.rglob("*") if p.is_file()]
-        scratch = [p for p in (kiosk.cfg.data_dir / "kiosk-sessions").rglob("*") if p.is_file()]
+        delivered = kiosk.store.journal.count_reached(Step.DELIVERED)
         paper_used = None
         if cups is not None:
             left = kiosk.printer.paper_left()
@@ -331,8 +333,8 @@ def run_soak(
         kiosk.close()
     if cups is not None and (not printed_ok or paper_used != kiosk.prints):
         failures.append(f"prints: {kiosk.prints} sent, {paper_used} completed (jobs all ended: {printed_ok})")
-    if stored or scratch:
-        failures.append(f"retention: {len(stored)} store files and {len(scratch)} scratch files left")
+    if stored:
+        failures.append(f"retention: {len(stored)} store files left")
     floor = jpeg_floor_ms(capture_px)
     per_session_ms = elapsed * 1000.0 / max(1, measured)
     return {
@@ -346,7 +348,7 @@ def run_soak(
         "session_ms_mean": round(per_session_ms, 1),
         "prints_completed": paper_used,
         "downloads_fetched": kiosk.downloads_ok,
-        "journal_sessions_delivered": kiosk.recorder.recorded if kiosk.recorder is not None else None,
+        "journal_sessions_delivered": delivered,
         "start": base,
         "end": end,
         "rss_growth_pct": round(100.0 * (end["rss_kib"] - base["rss_kib"]) / base["rss_kib"], 2) if base else None,

@@ -101,17 +101,17 @@ def main() -> int:
         from kivy.graphics.opengl import GL_RENDERER, glGetString
         from kivy.tests.common import UnitTestTouch
 
+        from kiosk.app.assemble import Overrides, assemble
         from kiosk.camera.base import CameraThread
         from kiosk.camera.config import VirtualCameraConfig
         from kiosk.camera.virtual import VirtualCamera
         from kiosk.config import KioskConfig, default_data_dir
+        from kiosk.delivery.ports import NoPrinter, OfflineDownloads
         from kiosk.lights import NoopLights
         from kiosk.session.flow import State
         from kiosk.ui.app import KioskApp
-        from kiosk.delivery.ports import NoPrinter, OfflineDownloads
         from kiosk.ui.i18n import Texts
         from kiosk.ui.widgets import Btn
-        from kiosk.app.assemble import build_controller
 
         cam_cfg = VirtualCameraConfig(width=960, height=720, fps=30)
         # Floor: the same virtual camera and camera thread, a bare blit loop.
@@ -125,8 +125,13 @@ def main() -> int:
         data = Path(tempfile.mkdtemp(prefix="bench-ui-"))
         (data / "models").symlink_to(default_data_dir() / "models")
         cfg = KioskConfig(data_dir=data)
-        c = build_controller(cfg, camera=VirtualCamera(cam_cfg), lights=NoopLights(),
-                             downloads=OfflineDownloads(), printer=NoPrinter())
+        parts = assemble(cfg, Overrides(
+            camera=VirtualCamera(cam_cfg),
+            lights=NoopLights(),
+            downloads=OfflineDownloads(),
+            printer=NoPrinter(),
+        ))
+        c = parts.controller
         app = KioskApp(c, Texts(list(cfg.ui.languages)), transition_s=0)
         app._run_prepare()
 
@@ -204,6 +209,7 @@ def main() -> int:
         renderer = glGetString(GL_RENDERER)
         app.stop()
         EventLoop.idle()
+        parts.close()
         shutil.rmtree(data, ignore_errors=True)
         result = {
             "benchmark": "ui",

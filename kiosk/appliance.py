@@ -6,9 +6,9 @@ and every call is a no-op. `kiosk run` calls, after building the app and before 
 
     attach_to_app(app, controller, cfg)
 
-which journals the sessions (SessionRecorder over the download server's SessionStore), starts the
-retention sweeper, adds the rotating log file, sends READY=1 on the first frame after the app started,
-and WATCHDOG=1 (with a STATUS line) from the Kivy clock every second. The parts, for other loops::
+which adds the rotating log file, sends READY=1 on the first frame after the app started, and WATCHDOG=1
+(with a STATUS line) from the Kivy clock every second (the store, the journal and the retention sweeper are
+parts of kiosk.app.assemble). The parts, for other loops::
 
     wd = Watchdog(Notifier.from_env(), healthy=controller_health(controller))
     wd.ready("attract screen up")    # READY=1 once the first frame is on screen
@@ -294,11 +294,7 @@ class Appliance:
     """What attach_to_app() started, for shutdown and the tests."""
 
     watchdog: Watchdog
-    store: Any
-    recorder: Any
-    sweeper: Any
     log_handler: logging.Handler | None
-    own_store: bool
     # Kivy's Clock holds callbacks weakly: these strong references keep the watchdog ticking (a lambda
     # handed straight to schedule_interval was collected after a few seconds and the pings stopped).
     callbacks: list[Callable[..., Any]] = field(default_factory=list)
@@ -307,14 +303,11 @@ class Appliance:
     reloading: bool = False
 
     def stop(self) -> None:
-        """STOPPING=1 (RELOADING=1 when restarting in place); stop the sweeper; close a store opened here."""
+        """STOPPING=1 (RELOADING=1 when restarting in place); the parts close in KioskParts.close()."""
         if self.reloading:
             self.watchdog.notifier.notify(reloading=1, status="restarting to apply the new config")
         else:
             self.watchdog.stopping()
-        self.sweeper.stop()
-        if self.own_store:
-            self.store.close()
 
 
 def attach_to_app(
@@ -326,7 +319,7 @@ def attach_to_app(
     notifier: Notifier | None = None,
     file_log: bool = True,
 ) -> Appliance:
-    """Make a KioskApp an appliance: journal and retention, READY once the UI is up, WATCHDOG from its clock.
+    """Make a KioskApp an appliance: the log file, READY once the UI is up, WATCHDOG from its clock.
 
     Call it in `kiosk run` after building the app and before ``app.run()``.
 
@@ -338,23 +331,13 @@ def attach_to_app(
         notifier: sd_notify target (default: from the environment).
         file_log: add the rotating log file under data_dir/logs.
     """
-    from kiosk.session.recorder import attach_journal
-    from kiosk.session.store import SessionStore, Sweeper
-
     if scheduler is None:
         from kivy.clock import Clock
 
         scheduler = Clock
-    server = getattr(controller.downloads, "server", None)
-    store = getattr(server, "store", None)
-    own = store is None
-    if store is None:
-        store = SessionStore(cfg.data_dir, cfg.retention)
-    recorder = attach_journal(controller, store)
-    sweeper = Sweeper(store).start()
     handler = setup_file_logging(cfg.data_dir) if file_log else None
     wd = Watchdog(notifier or Notifier.from_env(), healthy=controller_health(controller))
-    appliance = Appliance(wd, store, recorder, sweeper, handler, own)
+    appliance = Appliance(wd, handler)
 
     def ready(_dt: float) -> None:
         wd.ready(status_line(controller))

@@ -39,9 +39,10 @@ from kiosk.delivery.provenance import encode_delivery
 from kiosk.errors import KioskError
 from kiosk.pipeline.background import STYLES
 from kiosk.pipeline.formats import FORMATS
-from kiosk.pipeline.imageio import load_image, write_atomic
+from kiosk.pipeline.imageio import load_image
 from kiosk.pipeline.studio import StudioPipeline
 from kiosk.session.store import SessionStore, Step
+from models.store import atomic_write_bytes
 
 SAMPLE = Path(__file__).with_name("assets") / "sample_portrait.png"
 BRIDGE_URL = "sim://demo-selftest"
@@ -170,7 +171,7 @@ def run_headless(
         "ok": report.ok,
         "total_ms": round(report.timings_ms["total"], 1),
     }
-    write_atomic(out_dir / "session.json", json.dumps(summary, indent=2).encode())
+    atomic_write_bytes(out_dir / "session.json", json.dumps(summary, indent=2).encode())
     return report
 
 
@@ -225,7 +226,7 @@ def _deliver(ctx: _Context, step: DemoStep, name: str, image: np.ndarray, what: 
     """Encode a delivered JPEG (XMP disclosure, C2PA when configured), write it out and into the store."""
     data = encode_delivery(image, "edited", ctx.cfg.delivery.provenance, ctx.cfg.pipeline.jpeg_quality,
                            description=f"Studio headshot ({what}) by Headshot Kiosk", title=name)
-    write_atomic(ctx.out_dir / name, data)
+    atomic_write_bytes(ctx.out_dir / name, data)
     ctx.store.write_file(ctx.session_id, "result", name, data)
     step.files.append(name)
     return data
@@ -235,13 +236,14 @@ def _deliver(ctx: _Context, step: DemoStep, name: str, image: np.ndarray, what: 
 
 
 def _kiosk_session(ctx: _Context, step: DemoStep) -> None:
+    from kiosk.app.assemble import Overrides, assemble
     from kiosk.app.headless import run_session
     from kiosk.ui.runner import demo_parts
-    from kiosk.app.assemble import build_controller
 
     out = ctx.out_dir / "kiosk-session"
     camera, lights = demo_parts(ctx.cfg)
-    controller = build_controller(ctx.cfg, camera=camera, lights=lights)
+    parts = assemble(ctx.cfg, Overrides(camera=camera, lights=lights, store=ctx.store, sweeper=False))
+    controller = parts.controller
 
     def note_session(*_: object) -> None:
         if controller.session is not None:
@@ -252,8 +254,8 @@ def _kiosk_session(ctx: _Context, step: DemoStep) -> None:
     try:
         result = run_session(controller, out)
     finally:
-        controller.stop()
         controller.flow.unlisten(note_session)
+        parts.close()
     step.files = [p.relative_to(ctx.out_dir).as_posix() for p in sorted(out.rglob("*")) if p.is_file()]
     step.data = {"states": result.states, "start_to_processed_s": round(result.start_to_processed_s, 2)}
     step.detail = (f"virtual camera, simulated bridge, simulated taps: start tap to processing done in "
@@ -278,7 +280,7 @@ def _bridge(ctx: _Context, step: DemoStep) -> None:
         err_line = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise KioskError(f"`kiosk bridge selftest` printed no summary (exit {done.returncode}): {err_line}")
     summary = json.loads(lines[-1])
-    write_atomic(ctx.out_dir / "bridge-selftest.json", (json.dumps(summary, indent=2) + "\n").encode())
+    atomic_write_bytes(ctx.out_dir / "bridge-selftest.json", (json.dumps(summary, indent=2) + "\n").encode())
     step.files = ["bridge-selftest.json"]
     step.data = {"ok": bool(summary.get("ok")), "firmware_id": summary.get("firmware_id"),
                  "failures": summary.get("failures", [])}
@@ -345,7 +347,7 @@ def _download(ctx: _Context, step: DemoStep) -> None:
     dcfg = ctx.cfg.delivery.download.model_copy(update={"bind": ["127.0.0.1"], "port": 0, "public_url": None})
     server = DownloadServer(ctx.store, dcfg).start()
     try:
-        _, url = server.publish(ctx.session_id, ctx.delivered)
+        _, url = server.publish_stored(ctx.session_id, list(ctx.delivered))  # references to the stored results
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
         with opener.open(url, timeout=10) as resp:
             status, page = resp.status, resp.read().decode("utf-8", errors="replace")
@@ -354,7 +356,7 @@ def _download(ctx: _Context, step: DemoStep) -> None:
     missing = [name for name in ctx.delivered if name not in page]
     if status != 200 or missing:
         raise KioskError(f"the download page answered {status}; photos missing from it: {missing}")
-    write_atomic(ctx.out_dir / "download-qr.png", qr_png(url))
+    atomic_write_bytes(ctx.out_dir / "download-qr.png", qr_png(url))
     step.files = ["download-qr.png"]
     step.data = {"url": url, "http_status": status, "photos": list(ctx.delivered)}
     step.detail = (f"{url} served on 127.0.0.1 and fetched once (HTTP {status}, {len(ctx.delivered)} photos on "
@@ -427,7 +429,7 @@ def _generation(ctx: _Context, step: DemoStep) -> None:
     name = f"ai-{gcfg.style}.jpg"
     data = encode_delivery(result.image(fmt), result.source_type, ctx.cfg.delivery.provenance,
                            ctx.cfg.pipeline.jpeg_quality, description=result.description(fmt), title=name)
-    write_atomic(ctx.out_dir / name, data)
+    atomic_write_bytes(ctx.out_dir / name, data)
     step.files = [name]
     step.detail = (f"{manifest.model_id} ({manifest.license}), style {gcfg.style}, seed {result.seed}, "
                    f"quality gate passed: {name} (declares AI content)")
@@ -442,41 +444,34 @@ def _privacy(ctx: _Context, step: DemoStep) -> None:
     store, sid = ctx.store, ctx.session_id
     before = store.files(sid)
     session_files = [f for f in before if f.kind in SESSION_KINDS]
-    downloads = [f for f in before if f.kind == "download"]
     store.advance(sid, Step.DELIVERED)  # retention: the session-end files go now (delete_on_delivery)
     ended = [f for f in session_files if not f.path.exists()]
+    pinned = [f for f in session_files if f.path.exists()]
     parts = [f"session end (retention.delete_on_delivery): {len(ended)} of {len(session_files)} capture and "
-             f"result files deleted ({sum(f.size for f in ended) / 1e6:.1f} MB)"]
-    # A guest's download copies live until the link expires (delivery.download.link_minutes) or is used up;
-    # the demo's link dies with the demo, so its copies go now, the way an expired link's do.
-    for f in store.files(sid, "download") if _live(store, sid) else []:
-        store.remove_file(sid, f.kind, f.name)
-    parts.append(f"the download link's {len(downloads)} files (photos, thumbnails, link record) deleted with it")
-    if _live(store, sid):  # this config's retention keeps files past delivery: the demo keeps nothing
-        kept = store.delete(sid)
-        parts.append(f"{kept.files} files this config keeps after delivery deleted as `kiosk wipe` would")
-    # The touch flow's guest got a download link from the kiosk's own server: the same goes for it.
-    kiosk_files = 0
-    for other in sorted(ctx.kiosk_sessions):
+             f"result files deleted ({sum(f.size for f in ended) / 1e6:.1f} MB); {len(pinned)} results kept for "
+             "the phone download's link"]
+    # A link keeps the results it refers to until it expires (delivery.download.link_minutes) or is used up;
+    # the demo's link dies with the demo, so they go now, the way an expired link's do.
+    link_files = 0
+    for other in (sid, *sorted(ctx.kiosk_sessions)):
         if not _live(store, other):
             continue
         for f in store.files(other):
-            kiosk_files += 1
+            link_files += 1
             store.remove_file(other, f.kind, f.name)
-        if _live(store, other):
+        if _live(store, other):  # this config's retention keeps files past delivery: the demo keeps nothing
             store.delete(other)
-    if ctx.kiosk_sessions:
-        parts.append(f"the touch-flow session's {kiosk_files} download files deleted with its link")
+    parts.append(f"the download links' {link_files} files (the results they kept, thumbnails, link records) "
+                 "deleted with them")
     leftover = [other for other in ctx.kiosk_sessions if _live(store, other)]
     folder_left = any(store.session_dir(i).exists() for i in (sid, *ctx.kiosk_sessions))
     alive = _live(store, sid) or bool(leftover)
     step.data = {"session_files": len(session_files), "deleted_at_session_end": len(ended),
-                 "download_copies_deleted": len(downloads), "kiosk_session_files_deleted": kiosk_files,
-                 "session_deleted": not alive,
-                 "folder_left": folder_left}
+                 "kept_by_link": len(pinned), "link_files_deleted": link_files,
+                 "session_deleted": not alive, "folder_left": folder_left}
     if alive or folder_left:
         raise KioskError("a demo session is still in the session store after deletion")
-    parts.append("session record deleted: nothing of the guest is left in the store (the files in this folder "
+    parts.append("session records deleted: nothing of the guest is left in the store (the files in this folder "
                  "are the demo's deliverables)")
     step.detail = "; ".join(parts)
 

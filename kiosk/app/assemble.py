@@ -1,24 +1,37 @@
-"""Build a KioskController from the config (shared by `kiosk run`, the demo and the tests). No Kivy."""
+"""Assemble the kiosk once: every part built from the config, any part replaceable, closed once.
+
+`kiosk run`, the demo, the soak, the benchmarks and the tests all use it (Home Assistant's `runtime_data`:
+one typed record of the live objects, built at set-up and torn down in one place)::
+
+    parts = assemble(cfg, Overrides(camera=VirtualCamera(...), lights=NoopLights()))
+    parts.controller.start()
+    ...
+    parts.close()            # controller (camera, framing, processing, lights), delivery, sweeper, store
+
+No Kivy here.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
 from kiosk.app.controller import KioskController
 from kiosk.app.processor import Processor, StudioProcessor
-from kiosk.camera.base import CameraThread, create_camera
+from kiosk.camera.base import Camera, CameraThread, create_camera
 from kiosk.config import KioskConfig
-from kiosk.delivery.ports import Downloads, Printer, make_delivery
+from kiosk.delivery.ports import Downloads, Printer, close_delivery
 from kiosk.lights import Lights, make_lights
-from kiosk.session.framing_worker import FramingTargets, FramingWorker
+from kiosk.session.framing_worker import Detector, FramingTargets, FramingWorker
+from kiosk.session.store import SessionStore, Sweeper
 
-SESSIONS_SUBDIR = "kiosk-sessions"
+log = logging.getLogger(__name__)
 
 
-def detector_factory(cfg: KioskConfig) -> Callable[[], Any]:
+def detector_factory(cfg: KioskConfig) -> Callable[[], Detector]:
     """The short-range BlazeFace on frames downscaled to 320 px (built on the framing thread)."""
     from models.store import ModelStore
     from models.vision import FaceDetector
@@ -31,13 +44,14 @@ def models_ok(cfg: KioskConfig) -> Callable[[], bool]:
     """A check that the vision models are installed."""
 
     def check() -> bool:
+        from models.errors import ModelError
         from models.store import ModelStore
 
         try:
             store = ModelStore(cfg.models_dir)
             for name in ("face_detector_short", "selfie_segmenter"):
                 store.path(name)
-        except Exception:  # noqa: BLE001  # reason: any failure means "not usable" for the status line
+        except ModelError:
             return False
         return True
 
@@ -48,11 +62,10 @@ def studio_processor(cfg: KioskConfig) -> StudioProcessor:
     """The app's processor: studio pipeline, calibration profile, C2PA signing, generation worker.
 
     The generation worker exists when a model pack is installed; the controller starts it off the UI thread.
-
     An unreadable profile file is a start-up error (calibration.errors.ProfileError), never a silent skip.
     """
     from calibration.profile import profile_for_config
-    from kiosk.commands.calibrate import camera_id_for
+    from kiosk.camera.base import camera_id_for
     from kiosk.generation.factory import make_generator
 
     profile, warnings = profile_for_config(cfg.calibration, cfg.data_dir, camera_id=camera_id_for(cfg.camera))
@@ -76,35 +89,89 @@ def studio_processor(cfg: KioskConfig) -> StudioProcessor:
     )
 
 
-def build_controller(
-    cfg: KioskConfig,
-    *,
-    camera: Any = None,
-    lights: Lights | None = None,
-    processor: Processor | None = None,
-    downloads: Downloads | None = None,
-    printer: Printer | None = None,
-    sessions_dir: Path | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> KioskController:
-    """The controller for this config; any part can be replaced (a virtual camera, a sim bridge)."""
-    cam = camera if camera is not None else create_camera(cfg.camera)
-    cam_thread = CameraThread(cam, clock=clock)
-    targets = FramingTargets(stillness_s=cfg.ui.stillness_s)
-    framing = FramingWorker(cam_thread, detector_factory(cfg), targets, clock=clock)
-    if downloads is None or printer is None:
-        d, p = make_delivery(cfg)
-        downloads = downloads or d
-        printer = printer or p
-    return KioskController(
-        cfg.ui,
-        sessions_dir or cfg.data_dir / SESSIONS_SUBDIR,
-        cam_thread,
-        framing,
-        processor or studio_processor(cfg),
-        lights=lights if lights is not None else make_lights(cfg.lights),
-        downloads=downloads,
-        printer=printer,
-        clock=clock,
-        models_ok=models_ok(cfg),
-    )
+@dataclass
+class Overrides:
+    """Parts to use instead of the config's (a virtual camera, the bridge simulator, a test processor)."""
+
+    camera: Camera | None = None
+    lights: Lights | None = None
+    processor: Processor | None = None
+    downloads: Downloads | None = None
+    printer: Printer | None = None
+    store: SessionStore | None = None  # a store the caller opened (and closes): shared, not owned
+    clock: Callable[[], float] = time.monotonic
+    sweeper: bool = True  # run the retention sweeper thread
+
+
+@dataclass
+class KioskParts:
+    """Every live part of one kiosk, built by assemble() and closed by close()."""
+
+    config: KioskConfig
+    store: SessionStore
+    controller: KioskController
+    downloads: Downloads
+    printer: Printer
+    sweeper: Sweeper | None
+    own_store: bool = True
+    _closed: bool = field(default=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def close(self) -> None:
+        """Stop everything, once: the controller's threads and lights, delivery, the sweeper, the store."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self.controller.stop()
+        finally:
+            close_delivery(self.downloads, self.printer)
+            if self.sweeper is not None:
+                self.sweeper.stop()
+            if self.own_store:
+                self.store.close()
+
+    def __enter__(self) -> KioskParts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def assemble(config: KioskConfig, overrides: Overrides | None = None) -> KioskParts:
+    """Build the kiosk's parts from the config (nothing starts moving until controller.start())."""
+    from kiosk.delivery.adapters import make_ports
+
+    o = overrides or Overrides()
+    store = o.store if o.store is not None else SessionStore(config.data_dir, config.retention)
+    try:
+        for rec in store.pending():
+            log.warning("session %s was %s but not delivered before the kiosk stopped; its files are kept "
+                        "until retention removes them", rec.id, rec.step.value)
+        downloads, printer = o.downloads, o.printer
+        if downloads is None or printer is None:
+            d, p = make_ports(config, store)
+            downloads = downloads or d
+            printer = printer or p
+        cam_thread = CameraThread(o.camera if o.camera is not None else create_camera(config.camera), clock=o.clock)
+        framing = FramingWorker(cam_thread, detector_factory(config),
+                                FramingTargets(stillness_s=config.ui.stillness_s), clock=o.clock)
+        controller = KioskController(
+            config.ui,
+            store,
+            cam_thread,
+            framing,
+            o.processor or studio_processor(config),
+            lights=o.lights if o.lights is not None else make_lights(config.lights),
+            downloads=downloads,
+            printer=printer,
+            clock=o.clock,
+            models_ok=models_ok(config),
+        )
+    except BaseException:
+        if o.store is None:
+            store.close()
+        raise
+    sweeper = Sweeper(store).start() if o.sweeper else None
+    return KioskParts(config, store, controller, downloads, printer, sweeper, own_store=o.store is None)

@@ -11,7 +11,6 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,12 +18,14 @@ import numpy as np
 from kiosk.app.config import UIConfig
 from kiosk.app.operator import CornerTaps, PinGate, pin_state_file
 from kiosk.app.processor import Processor
+from kiosk.app.wipe import WipeReport, wipe_everything
 from kiosk.app.worker import Job, PreviewJob, ProcessingWorker
 from kiosk.camera.base import CameraThread
-from kiosk.delivery.ports import Downloads, NoPrinter, OfflineDownloads, Printer, close_delivery
+from kiosk.delivery.ports import Downloads, NoPrinter, OfflineDownloads, Printer
 from kiosk.lights import Lights, NoopLights
 from kiosk.session.flow import CAMERA_STATES, Session, SessionFlow, State, Timeouts
 from kiosk.session.framing_worker import FramingResult, FramingWorker, Hint
+from kiosk.session.store import SessionStore, Step, StorageFull
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,12 @@ def timeouts_from(ui: UIConfig) -> Timeouts:
     )
 
 
-def write_jpeg_atomic(path: Path, bgr: np.ndarray, quality: int = 95) -> Path:
-    """Encode and write a JPEG atomically (temp file, fsync, rename)."""
+def encode_capture(bgr: np.ndarray, quality: int = 95) -> bytes:
+    """The capture as JPEG bytes (kept in the session store until the session ends)."""
     ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("cannot encode the capture as JPEG")
-    from models.store import atomic_write_bytes
-
-    atomic_write_bytes(path, buf.tobytes())
-    return path
+    return bytes(buf.tobytes())
 
 
 class KioskController:
@@ -65,7 +63,7 @@ class KioskController:
     def __init__(
         self,
         ui: UIConfig,
-        sessions_dir: Path,
+        store: SessionStore,
         camera: CameraThread,
         framing: FramingWorker,
         processor: Processor,
@@ -78,7 +76,7 @@ class KioskController:
         """Wire the parts; nothing starts until start()."""
         self.ui = ui
         self.clock = clock
-        self.sessions_dir = sessions_dir
+        self.store = store
         self.camera = camera
         self.framing = framing
         self.lights: Lights = lights or NoopLights()
@@ -86,7 +84,7 @@ class KioskController:
         self.printer: Printer = printer or NoPrinter()
         self.models_ok = models_ok or (lambda: True)
         self.flow = SessionFlow(
-            sessions_dir,
+            store,
             timeouts_from(ui),
             retake_limit=ui.retake_limit,
             clock=clock,
@@ -96,7 +94,7 @@ class KioskController:
         self.worker = ProcessingWorker(processor)
         # The lockout outlives a restart: its state sits in the data folder, beside the sessions folder.
         self.pin_gate = PinGate(ui.pin_hash, ui.pin_max_tries, ui.pin_lockout_s, clock=clock,
-                                max_lockout_s=ui.pin_lockout_max_s, state_file=pin_state_file(sessions_dir.parent))
+                                max_lockout_s=ui.pin_lockout_max_s, state_file=pin_state_file(store.data_dir))
         self.corner = CornerTaps(ui.operator_taps, 3.0, clock=clock)
         self.job: Job | None = None
         self.previews: PreviewJob | None = None
@@ -111,6 +109,7 @@ class KioskController:
         self.notice: str | None = None  # shown on the delivery screen: the AI style fell back to studio
         self._lost_since: float | None = None
         self._started = False
+        self._stopped = False
         self._warm: threading.Thread | None = None
 
     @property
@@ -132,7 +131,10 @@ class KioskController:
             self._warm.start()
 
     def stop(self) -> None:
-        """Stop every thread, delete the live session, lights safe."""
+        """Stop every thread, delete the live session, lights safe (a second call does nothing)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self.flow.session is not None:
             self.flow.cancel("kiosk stopped")
         self.framing.stop()
@@ -140,7 +142,6 @@ class KioskController:
         self.worker.stop()
         self.lights.safe()
         self.lights.close()
-        close_delivery(self.downloads, self.printer)
 
     @property
     def state(self) -> State:
@@ -228,7 +229,13 @@ class KioskController:
             still = frame.image.copy()
         sess = self.flow.session
         assert sess is not None
-        write_jpeg_atomic(sess.folder / f"capture-{sess.retakes}.jpg", still)
+        try:
+            self.store.write_file(sess.id, "capture", f"capture-{sess.retakes}.jpg", encode_capture(still))
+            self.store.advance(sess.id, Step.CAPTURED)  # durable before the review screen says "saved"
+        except StorageFull:
+            log.warning("disk full while saving a capture: attendant needed")
+            self.flow.fail("disk")
+            return
         self.flow.captured(still)
 
     def _processing(self) -> None:
@@ -245,6 +252,7 @@ class KioskController:
         assert sess is not None
         sess.results.update(job.results)
         self.notice = job.notice
+        self.store.advance(sess.id, Step.PROCESSED)
         self.flow.processed()
 
     # -- transitions --------------------------------------------------------------------------
@@ -282,13 +290,15 @@ class KioskController:
             self.lights.scene("idle")
             sess = self.flow.session
             assert sess is not None and sess.capture is not None and sess.style is not None
-            self.job = self.worker.submit(sess.id, sess.capture, sess.style, list(self.ui.formats), sess.folder)
+            sid = sess.id
+            self.job = self.worker.submit(sid, sess.capture, sess.style, list(self.ui.formats),
+                                          lambda name, data: self.store.write_file(sid, "result", name, data))
         elif new is State.DELIVERY:
             sess = self.flow.session
             assert sess is not None
             self.print_message = None
             try:
-                self.download_url = self.downloads.offer(sess.id, dict(sess.results))
+                self.download_url = self.downloads.offer(sess.id, dict(sess.results), lang=sess.language)
             except Exception:  # reason: no download is a degraded delivery, not a failed session
                 log.exception("download offer failed")
                 self.download_url = None
@@ -321,6 +331,8 @@ class KioskController:
             elif action == "language" and st is State.LANGUAGE:
                 self.flow.choose_language(arg)
             elif action == "agree" and st is State.CONSENT:
+                assert self.flow.session is not None
+                self.store.advance(self.flow.session.id, Step.CONSENTED)  # recorded before framing starts
                 self.flow.accept_consent()
             elif action == "cancel" and st not in (State.ATTRACT, State.CLEANUP, State.PROCESSING):
                 self.flow.cancel("guest cancelled")
@@ -385,16 +397,9 @@ class KioskController:
         """Operator asked to leave kiosk mode: the app quits."""
         self.quit_requested = True
 
-    def wipe_all(self) -> int:
-        """Delete every guest file under the sessions folder now; return how many folders went."""
-        n = 0
-        if self.sessions_dir.is_dir():
-            for p in self.sessions_dir.iterdir():
-                if self.flow.session is not None and p == self.flow.session.folder:
-                    continue
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-                n += 1
-        return n
+    def wipe_all(self) -> WipeReport:
+        """Operator's "wipe all guest data now": the same code as `kiosk wipe` (every session, every link)."""
+        return wipe_everything(self.store, self.downloads)
 
     def light_test(self) -> str:
         """Run the scenes once (returns at once; the bridge worker sends them)."""
@@ -413,7 +418,7 @@ class KioskController:
     def device_status(self) -> dict[str, str]:
         """One line per device for the operator menu."""
         cam = self.camera
-        disk = shutil.disk_usage(self.sessions_dir if self.sessions_dir.exists() else Path("/"))
+        disk = shutil.disk_usage(self.store.data_dir)
         return {
             "camera": (
                 f"ok, {cam.frames_read} frames" if cam.connected else f"not connected ({cam.last_error or 'starting'})"

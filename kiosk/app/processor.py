@@ -17,6 +17,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 AI_PREFIX = "ai:"  # style names of the model pack's presets on the style screen ("ai:corporate")
+ResultWriter = Callable[[str, bytes], Path]  # (file name, bytes) -> where the session store put it
 
 
 class Processor(Protocol):
@@ -27,10 +28,10 @@ class Processor(Protocol):
         bgr: np.ndarray,
         style: str,
         formats: list[str],
-        out_dir: Path,
+        write: ResultWriter,
         progress: Callable[[float, str], None],
     ) -> dict[str, Path]:
-        """Write one JPEG per format into out_dir; report progress 0..1 with a stage name."""
+        """Write one JPEG per format through `write` (the session store); report progress 0..1 with a stage."""
         ...
 
 
@@ -149,7 +150,7 @@ class StudioProcessor:
         bgr: np.ndarray,
         style: str,
         formats: list[str],
-        out_dir: Path,
+        write: ResultWriter,
         progress: Callable[[float, str], None],
     ) -> dict[str, Path]:
         """Analyse once, compose and write each format (studio); then the AI composite for an "ai:" style.
@@ -158,8 +159,6 @@ class StudioProcessor:
         The studio files are written before generation starts, so a failed, hung or rejected generation
         still delivers them (and `notice` says why).
         """
-        from kiosk.pipeline.imageio import write_atomic
-
         self.notice = None
         gen_style = style[len(AI_PREFIX) :] if style.startswith(AI_PREFIX) else None
         if self._pipe is None:
@@ -182,9 +181,9 @@ class StudioProcessor:
             studio[fmt] = res
             name = f"{fmt}-{backdrop}.jpg"
             data = self._encode(res.image, "edited", "Studio headshot by Headshot Kiosk", name)
-            out[fmt] = write_atomic(out_dir / name, data)
+            out[fmt] = write(name, data)
         if gen_style is not None:
-            self._generate(img, analysis, gen_style, backdrop, formats, studio, out, out_dir, 0.1 + studio_share,
+            self._generate(img, analysis, gen_style, backdrop, formats, studio, out, write, 0.1 + studio_share,
                            progress)
         progress(1.0, "done")
         return out
@@ -198,7 +197,7 @@ class StudioProcessor:
         formats: list[str],
         studio: dict[str, Any],
         out: dict[str, Path],
-        out_dir: Path,
+        write: ResultWriter,
         start: float,
         progress: Callable[[float, str], None],
     ) -> None:
@@ -206,8 +205,6 @@ class StudioProcessor:
         import secrets
 
         from kiosk.pipeline.generative import GenerativePipeline
-        from kiosk.pipeline.imageio import write_atomic
-
         if self.generator is None:
             self._fell_back(self.generation_reason)
             return
@@ -230,7 +227,7 @@ class StudioProcessor:
         for fmt in formats:
             name = f"{fmt}-ai-{style}.jpg"
             data = self._encode(res.image(fmt), "ai-composite", res.description(fmt), name)
-            out[fmt] = write_atomic(out_dir / name, data)
+            out[fmt] = write(name, data)
         self.generation_state = f"ready; last job: AI composite '{style}' (seed {seed})"
 
     def _fell_back(self, reason: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.app.processor import Processor
+from kiosk.app.processor import Processor, ResultWriter
 from kiosk.errors import NoUsableFace
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,10 @@ class ProcessingWorker:
         self._thread = threading.Thread(target=self._run, name="processing", daemon=True)
         self._thread.start()
 
-    def submit(self, session_id: str, bgr: np.ndarray, style: str, formats: list[str], out_dir: Path) -> Job:
-        """Queue a job; returns at once."""
+    def submit(self, session_id: str, bgr: np.ndarray, style: str, formats: list[str], write: ResultWriter) -> Job:
+        """Queue a job (its results go through `write`, the session store); returns at once."""
         job = Job(session_id)
-        self._q.put((job, bgr, style, formats, out_dir))
+        self._q.put((job, bgr, style, formats, write))
         return job
 
     def submit_preview(self, bgr: np.ndarray, styles: list[str]) -> PreviewJob | None:
@@ -91,14 +91,14 @@ class ProcessingWorker:
             if isinstance(item[0], PreviewJob):
                 self._preview(*item)
                 continue
-            job, bgr, style, formats, out_dir = item
+            job, bgr, style, formats, write = item
 
             def progress(frac: float, stage: str, job: Job = job) -> None:
                 job.progress = max(job.progress, min(1.0, frac))
                 job.stage = stage
 
             try:
-                job.results = self.processor.process(bgr, style, formats, out_dir, progress)
+                job.results = self.processor.process(bgr, style, formats, write, progress)
                 job.notice = getattr(self.processor, "notice", None)
             except NoUsableFace as err:
                 log.info("capture has no usable face: %s", err.reason)

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -201,3 +202,21 @@ class CameraThread:
                 return f
             self._stop.wait(0.005)
         return None
+
+
+def camera_id_for(camera: object) -> str:
+    """A stable id for the configured camera (any backend's config): backend plus device/port/source."""
+    backend = str(getattr(camera, "backend", "camera"))
+    if backend == "opencv":
+        device = str(getattr(camera, "device", ""))
+        node = Path(device).name if device.startswith("/dev/") else f"video{device}"
+        try:
+            name = (Path("/sys/class/video4linux") / node / "name").read_text(encoding="utf-8").strip()
+        except OSError:
+            name = ""
+        return f"opencv:{device}" + (f" ({name})" if name else "")
+    if backend == "gphoto2":
+        return f"gphoto2:{getattr(camera, 'port', None) or 'auto'}"
+    if backend == "virtual":
+        return f"virtual:{getattr(camera, 'source', None) or 'demo'}"
+    return backend

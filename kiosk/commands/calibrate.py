@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kiosk.camera.base import camera_id_for
+
 log = logging.getLogger(__name__)
 
 
@@ -98,24 +100,6 @@ def _out(data: dict[str, Any]) -> None:
 
 def _warn(message: str) -> None:
     print(f"kiosk: warning: {message}", file=sys.stderr)  # noqa: T201  # reason: operator warning
-
-
-def camera_id_for(camera: Any) -> str:
-    """A stable id for the configured camera: backend plus device/port/source (and its V4L2 name)."""
-    backend = str(getattr(camera, "backend", "camera"))
-    if backend == "opencv":
-        device = str(camera.device)
-        node = Path(device).name if device.startswith("/dev/") else f"video{device}"
-        try:
-            name = (Path("/sys/class/video4linux") / node / "name").read_text(encoding="utf-8").strip()
-        except OSError:
-            name = ""
-        return f"opencv:{device}" + (f" ({name})" if name else "")
-    if backend == "gphoto2":
-        return f"gphoto2:{camera.port or 'auto'}"
-    if backend == "virtual":
-        return f"virtual:{camera.source or 'demo'}"
-    return backend
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, Path]:
@@ -211,7 +195,8 @@ def _apply(args: argparse.Namespace) -> int:
 
     from calibration.profile import load_profile
     from kiosk.errors import InputError
-    from kiosk.pipeline.imageio import encode_jpeg, load_image, write_atomic
+    from kiosk.pipeline.imageio import encode_jpeg, load_image
+    from models.store import atomic_write_bytes
 
     cfg, path = _setup(args)
     out_path = Path(args.output)
@@ -237,7 +222,7 @@ def _apply(args: argparse.Namespace) -> int:
             description="Colour-calibrated by Headshot Kiosk",
         )
     try:
-        write_atomic(out_path, data)
+        atomic_write_bytes(out_path, data)
     except OSError as err:
         raise InputError(f"{args.output}: cannot write the image: {err.strerror or err}") from err
     applied = [name for name in ("color", "lens") if getattr(profile, name) is not None]

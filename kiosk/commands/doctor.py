@@ -160,14 +160,14 @@ def check_pin(cfg: Any) -> Check:
 
 def check_data_dir(cfg: Any) -> Check:
     """The data folder exists (or can be made), takes an atomic write, and has room."""
-    from kiosk.session.store import atomic_write
+    from models.store import atomic_write_bytes
 
     d = Path(cfg.data_dir)
     fix = f"create {d} writable by the kiosk's user (systemd: StateDirectory), or set data_dir"
     try:
         d.mkdir(parents=True, exist_ok=True)
         probe = d / f".doctor-{secrets.token_hex(4)}"
-        atomic_write(probe, b"doctor")
+        atomic_write_bytes(probe, b"doctor")
         probe.unlink()
     except Exception as err:  # noqa: BLE001  # reason: any failure to write is the finding
         return Check("data", FAIL, f"{d} is not writable: {err}", fix)

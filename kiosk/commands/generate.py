@@ -77,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
     from kiosk.errors import InputError
     from kiosk.generation.local import LocalGenerator
     from kiosk.pipeline.generative import GenerativePipeline
-    from kiosk.pipeline.imageio import load_image, write_atomic
+    from kiosk.pipeline.imageio import load_image
     from kiosk.pipeline.studio import StudioPipeline
     from models.diffusion.pack import load_pack
+    from models.store import atomic_write_bytes
 
     _check_args(args)
     cfg = load_config(args.config)
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         title=Path(args.output).name,
     )
     try:
-        out = write_atomic(args.output, data)
+        out = atomic_write_bytes(args.output, data)
     except OSError as err:
         why = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
         raise InputError(f"{args.output}: cannot write the headshot: {why}") from err

@@ -34,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from kiosk.config import load_config
     from kiosk.delivery.provenance import encode_delivery, encode_png_delivery
     from kiosk.errors import InputError
-    from kiosk.pipeline.imageio import load_image, write_atomic
+    from kiosk.pipeline.imageio import load_image
     from kiosk.pipeline.studio import TRANSPARENT, StudioPipeline
+    from models.store import atomic_write_bytes
 
     cfg = load_config(args.config)
     transparent = args.style == TRANSPARENT
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         data = encode_delivery(result.image, "edited", cfg.delivery.provenance, cfg.pipeline.jpeg_quality,
                                description=about, title=Path(args.output).name)
     try:
-        out = write_atomic(args.output, data)
+        out = atomic_write_bytes(args.output, data)
     except OSError as err:
         why = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
         raise InputError(f"{args.output}: cannot write the headshot: {why}") from err

@@ -22,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
 
     from kiosk.config import load_config
     from kiosk.errors import InputError
-    from kiosk.pipeline.imageio import load_image, write_atomic
+    from kiosk.pipeline.imageio import load_image
     from kiosk.pipeline.studio import StudioPipeline
+    from models.store import atomic_write_bytes
 
     cfg = load_config(args.config)
     if not str(args.output).lower().endswith(".png"):
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if not ok:
         raise RuntimeError("PNG encoding failed")
     try:
-        out = write_atomic(args.output, buf.tobytes())
+        out = atomic_write_bytes(args.output, buf.tobytes())
     except OSError as err:
         why = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
         raise InputError(f"{args.output}: cannot write the matte: {why}") from err

@@ -131,7 +131,7 @@ def _share(args: argparse.Namespace) -> int:
             server.start()
         session = store.create()
         _, url = server.publish(session.id, {f"{stem}{suffix}": data})
-        store.advance(session.id, Step.DELIVERED)  # only the download copy stays, until the link ends
+        store.advance(session.id, Step.DELIVERED)  # the shared file stays, pinned by its link, until it ends
         terms = server.terms()
         print(url)  # noqa: T201  # reason: CLI output
         print(qr_terminal(url))  # noqa: T201  # reason: CLI output

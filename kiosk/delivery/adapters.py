@@ -12,7 +12,7 @@
   Otherwise :class:`NoPrinter` (no print button). A configured printer that is offline or out of paper
   stays a SessionPrinter: ``available()`` turns false and ``status()`` says why, until the cause clears.
 
-Call :func:`close_ports` at shutdown: it stops the server and closes a store that make_ports opened.
+kiosk.app.assemble builds them once over the kiosk's session store and closes them with the other parts.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.delivery.download import DownloadServer
+from kiosk.delivery.ports import Downloads, NoPrinter, OfflineDownloads, Printer
 from kiosk.delivery.printing import NoPrinter as NoCupsPrinter
 from kiosk.delivery.printing import PrinterPort, PrintError, PrintService
 from kiosk.errors import InputError
 from kiosk.session.store import SessionStore
-from kiosk.delivery.ports import Downloads, NoPrinter, OfflineDownloads, Printer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DownloadsUnavailable", "SessionPrinter", "close_ports", "make_ports", "printing_configured"]
+__all__ = ["DownloadsUnavailable", "SessionPrinter", "StoreDownloads", "make_ports", "printing_configured"]
 
 
 class DownloadsUnavailable(OfflineDownloads):
@@ -46,16 +46,19 @@ class DownloadsUnavailable(OfflineDownloads):
 
 
 class StoreDownloads:
-    """The DownloadServer as the Downloads port, owning the store when make_ports opened it."""
+    """The DownloadServer as the Downloads port."""
 
-    def __init__(self, server: DownloadServer, own_store: bool) -> None:
+    def __init__(self, server: DownloadServer) -> None:
         """Wrap a started server."""
         self.server = server
-        self.own_store = own_store
 
-    def offer(self, session_id: str, files: dict[str, Path]) -> str | None:
-        """Publish the session's result files; the URL for the QR code."""
-        return self.server.offer(session_id, files)
+    def offer(self, session_id: str, files: dict[str, Path], lang: str = "en") -> str | None:
+        """Publish the session's stored results; the URL for the QR code."""
+        return self.server.offer(session_id, files, lang=lang)
+
+    def revoke_all(self) -> int:
+        """End every link now."""
+        return self.server.revoke_all()
 
     def withdraw(self, session_id: str) -> None:
         """Stop offering them (session cleanup)."""
@@ -66,10 +69,8 @@ class StoreDownloads:
         return self.server.status()
 
     def close(self) -> None:
-        """Stop the server; close the store when it is ours."""
+        """Stop the server."""
         self.server.stop()
-        if self.own_store:
-            self.server.store.close()
 
 
 class SessionPrinter(PrinterPort):
@@ -115,45 +116,21 @@ def printing_configured(cfg: Any) -> bool:
     return True
 
 
-def make_ports(cfg: Any, store: SessionStore | None = None) -> tuple[Downloads, Printer]:
-    """The delivery screen's (downloads, printer) for this config.
-
-    Args:
-        cfg: the KioskConfig.
-        store: the kiosk's session store; None opens one on cfg.data_dir (closed by close_ports()).
-    """
+def make_ports(cfg: Any, store: SessionStore) -> tuple[Downloads, Printer]:
+    """The delivery screen's (downloads, printer) for this config, over the kiosk's session store."""
     downloads: Downloads
     dl_cfg = cfg.delivery.download
     if not dl_cfg.enabled:
         downloads = OfflineDownloads()
     else:
-        own = store is None
         try:
-            st = store if store is not None else SessionStore(cfg.data_dir, cfg.retention)
+            downloads = StoreDownloads(DownloadServer(store, dl_cfg).start())
         except InputError as err:
             log.warning("phone download off: %s", err)
             downloads = DownloadsUnavailable(str(err))
-        else:
-            try:
-                server = DownloadServer(st, dl_cfg).start()
-            except InputError as err:
-                log.warning("phone download off: %s", err)
-                if own:
-                    st.close()
-                downloads = DownloadsUnavailable(str(err))
-            else:
-                downloads = StoreDownloads(server, own)
     printer: Printer
     if printing_configured(cfg):
         printer = SessionPrinter(PrintService(cfg.delivery.printing, cfg.data_dir))
     else:
         printer = NoPrinter()
     return downloads, printer
-
-
-def close_ports(downloads: Downloads, printer: Printer) -> None:
-    """Shut the ports down (stop the server, release the store, stop following print jobs)."""
-    for port in (downloads, printer):
-        close = getattr(port, "close", None)
-        if callable(close):
-            close()

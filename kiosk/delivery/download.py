@@ -11,10 +11,12 @@ Use::
     server.stop()
 
 Each published link is a capability: ``/d/<token>`` where the token is 192 random bits
-(``secrets.token_urlsafe(24)``). The store keeps, under the session's ``download`` files, a copy of each
-variant (``f-<name>``), its thumbnail (``t-<name>``) and ``link.json`` (the token's sha256, expiry, counts,
-mode and, for a first-device link, the sha256 of that phone's cookie: no guest data), so a link survives a
-restart and retention deletes the copies when it expires.
+(``secrets.token_urlsafe(24)``). A link refers to the session's stored results (no copies): they are pinned
+until the link expires, so retention keeps them past the session's end, and released when it ends. Under
+the session's ``download`` files the store keeps each result's thumbnail (``t-<name>``) and ``link.json``
+(the token's sha256, expiry, counts, mode and, for a first-device link, the sha256 of that phone's cookie:
+no guest data), so a link survives a restart. Every request checks that the store still holds the link, so
+a wipe from another process (`kiosk wipe`) ends it at once (410).
 
 URL grammar (anything else is 400/404; percent-escapes and query strings are refused outright, so
 ``..%2f`` never reaches a file lookup):
@@ -50,7 +52,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -342,6 +344,8 @@ class DownloadServer:
         self._port = 0
         self._links: dict[str, Link] = {}
         self._lock = threading.Lock()
+        self._last_reload = -1e9
+        self._ended: dict[str, None] = {}  # token hashes of links ended in this process (bounded, ordered)
 
     # lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> DownloadServer:
@@ -423,7 +427,10 @@ class DownloadServer:
         lang: str = "en",
         mode: str | None = None,
     ) -> tuple[Link, str]:
-        """Copy the variants into the session's download area and return (link, url).
+        """Store the variants as the session's results and publish a link to them; (link, url).
+
+        For files that are not in the store yet (`kiosk share`, tests); the kiosk publishes the results it
+        already stored with publish_stored().
 
         Args:
             session_id: a live session.
@@ -434,12 +441,37 @@ class DownloadServer:
         """
         if not variants:
             raise InputError("nothing to publish: give at least one image")
+        for name, data in variants.items():
+            self._check_name(name)
+            self.store.write_file(session_id, "result", name, data)
+        return self.publish_stored(session_id, list(variants), thumbs, lang=lang, mode=mode)
+
+    @staticmethod
+    def _check_name(name: str) -> None:
+        if not FILE_NAME_RE.fullmatch(name) or len(name) > 98:
+            raise InputError(f"bad variant name {name!r}: letters, digits, '.', '_', '-'")
+
+    def publish_stored(
+        self,
+        session_id: str,
+        names: Sequence[str],
+        thumbs: Mapping[str, bytes] | None = None,
+        *,
+        lang: str = "en",
+        mode: str | None = None,
+    ) -> tuple[Link, str]:
+        """Publish a link to results already in the store (references: no copy); (link, url).
+
+        The referenced results are pinned until the link's expiry (retention keeps them past the session's
+        end); when the link ends they are released, and deleted when the guest's session is over.
+        """
+        if not names:
+            raise InputError("nothing to publish: give at least one stored result")
         mode = mode or self.cfg.link_mode
         if mode not in ("any_device", "first_device", "first_download"):
             raise InputError(f"link mode {mode!r}: use any_device, first_device or first_download")
-        for name in variants:
-            if not FILE_NAME_RE.fullmatch(name) or len(name) > 98:
-                raise InputError(f"bad variant name {name!r}: letters, digits, '.', '_', '-'")
+        for name in names:
+            self._check_name(name)
         token = secrets.token_urlsafe(24)
         valid_s = self.cfg.link_minutes * 60.0
         expires = self.clock() + valid_s
@@ -449,77 +481,61 @@ class DownloadServer:
             expires,
             1 if mode == "first_download" else self.cfg.max_downloads,
             0,
-            tuple(variants),
+            tuple(names),
             lang=lang if lang in PAGE_TEXT else "en",
             mode=mode,
             max_views=self.cfg.max_views,
             valid_s=valid_s,
             expires_mono=self.mono() + valid_s,
         )
-        for name, data in variants.items():
+        for name in names:
+            data = self.store.read_file(session_id, "result", name)  # SessionNotFound: not stored
             thumb = (thumbs or {}).get(name) or make_thumbnail(data)
-            self.store.write_file(session_id, "download", f"f-{name}", data, expires_at=expires)
+            self.store.set_expiry(session_id, "result", name, expires)  # pinned while the link lives
             self.store.write_file(session_id, "download", f"t-{name}", thumb, expires_at=expires)
         self.store.write_file(session_id, "download", LINK_FILE, link.to_json(), expires_at=expires)
         with self._lock:
             self._links[link.token_sha256] = link
         url = f"{self.base_url}/d/{token}"
         link.url = url
-        log.info("download link published for session %s (%d variants)", session_id, len(variants))
+        log.info("download link published for session %s (%d variants)", session_id, len(names))
         return link, url
 
-    # the kiosk app's `Downloads` port (kiosk.delivery.ports) -----------------------------------------
-    def offer(self, session_id: str, files: Mapping[str, Path]) -> str | None:
-        """Publish a session's result files (label → path); return the URL for the QR code.
-
-        A session the store does not know yet (the app named it) is adopted and marked delivered, so only
-        the download copies remain, until the link expires or is used up.
-        """
-        variants: dict[str, bytes] = {}
-        for label, path in files.items():
-            suffix = Path(path).suffix.lower()
-            if suffix not in _TYPES:
-                continue
-            stem = re.sub(r"[^A-Za-z0-9_-]+", "-", str(label))[:60].strip("-_") or "headshot"
-            try:
-                variants[f"{stem}{suffix}"] = Path(path).read_bytes()
-            except OSError as err:
-                log.warning("cannot offer a result file of session %s: %s", session_id, err.strerror)
-        if not variants:
+    # the kiosk app's `Downloads` port (kiosk.delivery.ports) --------------------------------------------
+    def offer(self, session_id: str, files: Mapping[str, Path], lang: str = "en") -> str | None:
+        """Publish a session's stored results (label → path in the store); the URL for the QR code."""
+        names = [Path(p).name for p in files.values() if Path(p).suffix.lower() in _TYPES]
+        if not names:
             return None
-        adopted = False
-        try:
-            self.store.get(session_id)
-        except SessionNotFound:
-            self.store.create(session_id=session_id)
-            adopted = True
-        _, url = self.publish(session_id, variants)
-        if adopted:
-            self.store.advance(session_id, Step.DELIVERED)
+        _, url = self.publish_stored(session_id, names, lang=lang)
         return url
 
     def withdraw(self, session_id: str) -> None:
         """The guest's session ended: revoke its links, unless `keep_after_session` keeps them.
 
         With keep_after_session the guest can still download later until the link expires or is used up;
-        retention deletes the copies then.
+        retention deletes the results then.
         """
         if self.cfg.keep_after_session:
             return
         self.revoke(session_id)
 
     def revoke(self, session_id: str) -> None:
-        """Stop offering a session's files now: its links die and its download copies are deleted."""
+        """Stop offering a session's files now: its links die and the results they pinned are released."""
         with self._lock:
             links = [link for link in self._links.values() if link.session_id == session_id]
         for link in links:
             with link.lock:
                 self._expire(link)
-        try:
-            for f in self.store.files(session_id, "download"):
-                self.store.remove_file(session_id, "download", f.name)
-        except SessionNotFound:
-            return
+
+    def revoke_all(self) -> int:
+        """End every link now (the operator's wipe); how many were live."""
+        with self._lock:
+            links = list(self._links.values())
+        for link in links:
+            with link.lock:
+                self._expire(link)
+        return len(links)
 
     def status(self) -> str:
         """One line for the operator."""
@@ -529,6 +545,15 @@ class DownloadServer:
         with self._lock:
             live = sum(1 for link in self._links.values() if link.expires_mono > now and not link.dead)
         return f"phone download on {self.base_url} ({live} live links)"
+
+    def _reload_due(self) -> bool:
+        """At most one reload of the links from the store per second, whatever unknown tokens arrive."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_reload < 1.0:
+                return False
+            self._last_reload = now
+        return True
 
     def _load_links(self) -> None:
         now_wall, now_mono = self.clock(), self.mono()
@@ -543,16 +568,34 @@ class DownloadServer:
             longest = link.valid_s if link.valid_s > 0 else self.cfg.link_minutes * 60.0
             link.expires_mono = now_mono + max(0.0, min(link.expires_at - now_wall, longest))
             with self._lock:
-                self._links[link.token_sha256] = link
+                if link.token_sha256 not in self._ended:
+                    self._links.setdefault(link.token_sha256, link)  # a known link keeps its live object
 
     def _expire(self, link: Link) -> None:
-        """End a link and delete its copies (the caller holds link.lock)."""
+        """End a link: its thumbnails and state go, the results it pinned are released (the caller holds link.lock).
+
+        A released result of a session that is over (delivered) is deleted now; one of a session still at
+        the kiosk stays until the session ends.
+        """
         link.dead = True
         with self._lock:
+            # Never loaded again: a reload racing this one may still read its link.json.
+            self._ended[link.token_sha256] = None
+            while len(self._ended) > 4096:
+                self._ended.pop(next(iter(self._ended)))
             self._links.pop(link.token_sha256, None)
         try:
             for f in self.store.files(link.session_id, "download"):
                 self.store.remove_file(link.session_id, "download", f.name)
+            over = self.store.get(link.session_id).step is Step.DELIVERED
+            for name in link.variants:
+                try:
+                    if over:
+                        self.store.remove_file(link.session_id, "result", name)
+                    else:
+                        self.store.set_expiry(link.session_id, "result", name, None)
+                except SessionNotFound:
+                    continue
         except SessionNotFound:
             return
 
@@ -567,6 +610,10 @@ class DownloadServer:
             return Response.text(404, "Not found.")
         with self._lock:
             link = self._links.get(_hash_token(m["token"]))
+        if link is None and self._reload_due():
+            self._load_links()  # a link another process published (`kiosk share` beside `kiosk run`)
+            with self._lock:
+                link = self._links.get(_hash_token(m["token"]))
         if link is None:
             return Response.text(404, "This link is not valid.")
         what, name = m["what"], m["name"]
@@ -577,6 +624,9 @@ class DownloadServer:
         with link.lock:  # every change of this link's state, and its persisting, in one critical section
             if link.dead:
                 return Response.text(404, "This link is not valid.")
+            if not self._still_stored(link):  # wiped or deleted, maybe by another process (`kiosk wipe`)
+                self._expire(link)
+                return Response.text(410, "These photos were deleted from the kiosk.")
             if self.mono() >= link.expires_mono:
                 self._expire(link)
                 return Response.text(410, "This link has expired: the photos were deleted from the kiosk.")
@@ -602,7 +652,8 @@ class DownloadServer:
             data = b""
             if what is not None:
                 try:
-                    data = self.store.read_file(link.session_id, "download", f"{what}-{name}")
+                    kind, file_name = ("result", name) if what == "f" else ("download", f"t-{name}")
+                    data = self.store.read_file(link.session_id, kind, file_name)
                 except SessionNotFound:
                     self._expire(link)
                     return Response.text(410, "These photos were deleted from the kiosk.")
@@ -617,6 +668,14 @@ class DownloadServer:
         if what == "f":
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return Response(200, data, _sniff_type(data), headers)
+
+    def _still_stored(self, link: Link) -> bool:
+        """Whether the store still holds the link (the journal is shared by every kiosk process)."""
+        try:
+            self.store.file(link.session_id, "download", LINK_FILE)
+        except SessionNotFound:
+            return False
+        return True
 
     def _persist(self, link: Link) -> None:
         """Write a link's counts (the caller holds link.lock); a spent link is ended instead."""

@@ -18,6 +18,7 @@ Log lines name sessions, never identities.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
 import secrets
@@ -33,7 +34,8 @@ import numpy as np
 from kiosk.delivery.config import IDENTITY_RE, HandoffConfig
 from kiosk.delivery.outbox import Outbox
 from kiosk.errors import InputError
-from kiosk.session.store import SessionStore, StorageFull, StoredFile, atomic_write
+from kiosk.session.store import SessionStore, StoredFile
+from models.store import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +150,10 @@ class HandoffOutbox(Outbox):
         assert folder is not None  # reason: the config validator requires it for target=folder
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(folder / name, data, mode=0o640)
-        except StorageFull:
-            return "export folder full"
+            atomic_write_bytes(folder / name, data, mode=0o640)  # readable by the HR share's group
         except OSError as err:
+            if err.errno == errno.ENOSPC:
+                return "export folder full"
             return f"export folder unavailable: {err.strerror}"
         return "sent"
 

@@ -1,14 +1,14 @@
 """The delivery screen's two doors (phone download and print) behind small interfaces.
 
-The real implementations live in `kiosk.delivery` (download server, CUPS printing); when those are not
-available or not configured, the offline ones here keep the session working (no QR, no print button).
+The real implementations are built by kiosk.delivery.adapters.make_ports (download server, CUPS printing);
+when those are not configured, the offline ones here keep the session working (no QR, no print button).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -16,12 +16,16 @@ log = logging.getLogger(__name__)
 class Downloads(Protocol):
     """Offers a session's files to the guest's phone."""
 
-    def offer(self, session_id: str, files: dict[str, Path]) -> str | None:
-        """Publish the files; return the URL for the QR code (None: download not available)."""
+    def offer(self, session_id: str, files: dict[str, Path], lang: str = "en") -> str | None:
+        """Publish the session's stored results (references, no copies); the URL for the QR code, or None."""
         ...
 
     def withdraw(self, session_id: str) -> None:
         """Stop offering the session's files (session cleanup)."""
+        ...
+
+    def revoke_all(self) -> int:
+        """End every link now (wipe); how many there were."""
         ...
 
     def status(self) -> str:
@@ -56,12 +60,16 @@ class Printer(Protocol):
 class OfflineDownloads:
     """No download server: the guest keeps the printed copy only."""
 
-    def offer(self, session_id: str, files: dict[str, Path]) -> str | None:
+    def offer(self, session_id: str, files: dict[str, Path], lang: str = "en") -> str | None:
         """No URL."""
         return None
 
     def withdraw(self, session_id: str) -> None:
         """Nothing to withdraw."""
+
+    def revoke_all(self) -> int:
+        """No links."""
+        return 0
 
     def status(self) -> str:
         """Say so."""
@@ -90,16 +98,6 @@ class NoPrinter:
     def paper_left(self) -> int | None:
         """Unknown."""
         return None
-
-
-def make_delivery(config: Any) -> tuple[Downloads, Printer]:
-    """The delivery ports for this config: the kiosk.delivery services, or the offline ones."""
-    try:
-        from kiosk.delivery.adapters import make_ports
-    except ImportError as err:  # a trimmed install without the delivery package
-        log.info("kiosk.delivery not available (%s); download and print are off", err)
-        return OfflineDownloads(), NoPrinter()
-    return make_ports(config)
 
 
 def close_delivery(downloads: Downloads, printer: Printer) -> None:

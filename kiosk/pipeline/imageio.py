@@ -17,7 +17,6 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from kiosk.errors import InputError
-from models.store import atomic_write_bytes
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 IPTC_DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -431,10 +430,3 @@ def read_jpeg_metadata(data: bytes) -> dict[str, bytes | str | None]:
             icc_parts.append(payload[len(_ICC_HEADER) + 2 :])
         pos += 2 + length
     return {"xmp": xmp, "icc": b"".join(icc_parts) or None}
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Path:
-    """Write data to path atomically: temp file in the same folder, fsync, rename, fsync the folder."""
-    target = Path(path)
-    atomic_write_bytes(target, data, mode)
-    return target

@@ -1,8 +1,9 @@
 """The guest session as an explicit state machine: Enum states, declared transitions, a failsafe state.
 
 Pure Python (no Kivy): the UI observes state changes through listeners and calls `tick()` from its
-clock; tests drive it with an injected clock. Every guest-held datum lives in `Session` and is dropped,
-with the session's folder, in CLEANUP.
+clock; tests drive it with an injected clock. A guest's files live in the session store from the first tap
+(the flow opens the session there and closes it at CLEANUP: delivered, or deleted when abandoned); what the
+guest holds in memory lives in `Session` and is dropped at CLEANUP too.
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ from __future__ import annotations
 import collections
 import enum
 import logging
-import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kiosk.errors import KioskError
 
@@ -109,12 +108,23 @@ def default_timeouts() -> Timeouts:
     )
 
 
+class SessionHome(Protocol):
+    """Where a guest's files live (the session store): a session is opened at the first tap, closed at cleanup."""
+
+    def begin(self) -> str:
+        """Open a new guest session; its id."""
+        ...
+
+    def finish(self, session_id: str, completed: bool) -> object:
+        """Close it: completed sessions are delivered (retention applies), abandoned ones are deleted now."""
+        ...
+
+
 @dataclass
 class Session:
-    """Everything one guest leaves in the kiosk; dropped whole at CLEANUP."""
+    """What one guest holds in memory (their files are in the store under `id`); dropped at CLEANUP."""
 
     id: str
-    folder: Path
     started: float
     language: str = "en"
     consent: bool = False
@@ -133,7 +143,7 @@ class SessionFlow:
 
     def __init__(
         self,
-        sessions_dir: Path,
+        home: SessionHome,
         timeouts: Timeouts | None = None,
         retake_limit: int = 2,
         clock: Callable[[], float] = time.monotonic,
@@ -142,13 +152,13 @@ class SessionFlow:
         """Start in ATTRACT.
 
         Args:
-            sessions_dir: parent folder of per-session folders (each deleted at cleanup).
+            home: the session store: opens a session at the first tap, closes it at cleanup.
             timeouts: per-screen timeouts, s.
             retake_limit: how many retakes a guest may ask for (0: none).
             clock: monotonic seconds; injected by tests.
             on_cleanup: called with the session before its data is deleted (delivery hooks, counters).
         """
-        self.sessions_dir = sessions_dir
+        self.home = home
         self.timeouts = timeouts or default_timeouts()
         self.retake_limit = retake_limit
         self.clock = clock
@@ -210,10 +220,7 @@ class SessionFlow:
         self.last_activity = self.clock()
 
     def _new_session(self) -> None:
-        sid = uuid.uuid4().hex
-        folder = self.sessions_dir / sid
-        folder.mkdir(parents=True, exist_ok=True)
-        self.session = Session(id=sid, folder=folder, started=self.clock())
+        self.session = Session(id=self.home.begin(), started=self.clock())
         self.counters["sessions"] += 1
 
     def _cleanup(self, reason: str) -> None:
@@ -226,7 +233,10 @@ class SessionFlow:
                 self.on_cleanup(sess)
             except Exception:  # reason: a failing hook must never keep guest data on disk
                 log.exception("cleanup hook failed")
-        shutil.rmtree(sess.folder, ignore_errors=True)
+        try:
+            self.home.finish(sess.id, completed=reason == "completed")
+        except Exception:  # reason: the store's recovery and retention finish what this could not
+            log.exception("closing the session in the store failed")
         sess.capture = None
         sess.results.clear()
         sess.extras.clear()

@@ -53,12 +53,18 @@ class FramingTargets:
 class FaceLike(Protocol):
     """What guidance needs of a detected face (models.vision.Face fits)."""
 
-    x: float
-    y: float
-    w: float
-    h: float
-    score: float
-    keypoints: dict[str, tuple[float, float]]
+    @property
+    def x(self) -> float: ...  # noqa: D102  # reason: a protocol's read-only fields
+    @property
+    def y(self) -> float: ...  # noqa: D102
+    @property
+    def w(self) -> float: ...  # noqa: D102
+    @property
+    def h(self) -> float: ...  # noqa: D102
+    @property
+    def score(self) -> float: ...  # noqa: D102
+    @property
+    def keypoints(self) -> dict[str, tuple[float, float]]: ...  # noqa: D102
 
 
 class Detector(Protocol):

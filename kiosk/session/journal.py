@@ -18,6 +18,7 @@ import contextlib
 import enum
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -110,9 +111,17 @@ class Journal:
         self.path = path
         self._lock = threading.RLock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # SQLite creates the database, -wal and -shm with the umask's mode: owner-only from the start.
+            old = os.umask(0o077)
+            try:
+                self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+            finally:
+                os.umask(old)
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(f"{path}{suffix}", 0o600)
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             # deleted rows (a hand-off file name carries a typed id) are zeroed, not left in free pages
@@ -191,6 +200,14 @@ class Journal:
             except sqlite3.Error as err:
                 raise JournalError(f"journal {self.path}: {err}") from err
 
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it (after deletions, so no deleted row lingers there)."""
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as err:  # a reader holding the WAL open: the next checkpoint gets it
+                log.info("journal checkpoint postponed: %s", err)
+
     def close(self) -> None:
         """Checkpoint and close the connection."""
         with self._lock:
@@ -234,6 +251,11 @@ class Journal:
             f"SELECT id, step, created_at, updated_at, meta FROM sessions {where} ORDER BY created_at"
         )
         return [self._record(r) for r in rows]
+
+    def count_reached(self, step: Step) -> int:
+        """How many sessions (kept rows, deleted ones included) were ever recorded at step."""
+        rows = self._query("SELECT COUNT(DISTINCT session_id) FROM steps WHERE step = ?", (step.value,))
+        return int(rows[0][0])
 
     def advance(self, session_id: str, step: Step, now: float) -> SessionRecord:
         """Move a session forward to step (same step: no-op); raise BadTransition when backwards."""

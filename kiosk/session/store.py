@@ -53,12 +53,16 @@ from kiosk.session.journal import (
     StorageFull,
 )
 from kiosk.session.retention import KINDS, SESSION_KINDS, RetentionConfig
+from models.store import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "journal.sqlite3"
 LOCK_NAME = "store.lock"
 SESSIONS_DIR = "sessions"
+# Written beside sessions/ when the store creates that folder: recovery and wipe delete everything in it that
+# no session owns, so they refuse one without the marker (a data_dir pointed at someone's files by mistake).
+MARKER = "sessions.marker"
 TMP_PREFIX = ".tmp-"
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
@@ -74,7 +78,6 @@ __all__ = [
     "StoredFile",
     "SweepReport",
     "Sweeper",
-    "atomic_write",
 ]
 
 
@@ -136,30 +139,6 @@ def _disk_full(err: OSError, what: str) -> StorageFull:
     return StorageFull(f"disk full while writing {what}: free space on the data disk (or run `kiosk wipe`)")
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write bytes to path atomically: temp file in the same folder, fsync, rename, fsync the folder.
-
-    Raises StorageFull on a full disk (the temp file is removed); other OSErrors propagate.
-    """
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{secrets.token_hex(4)}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        if err.errno in _DISK_FULL:
-            raise _disk_full(err, path.name) from err
-        raise
-
-
 def _sha256_file(path: Path) -> tuple[int, str]:
     h = hashlib.sha256()
     size = 0
@@ -212,14 +191,28 @@ class SessionStore:
         self.retention = retention or RetentionConfig()
         self.clock = clock
         self._lock = threading.RLock()
+        had_journal = (self.data_dir / JOURNAL_NAME).exists()
+        if self.root.is_symlink():
+            raise InputError(f"{self.root} is a symbolic link: guest data stays inside data_dir; make it a folder")
         try:
-            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fresh = not self.root.exists()
+            self.root.mkdir(exist_ok=True, mode=0o700)
+            os.chmod(self.root, 0o700)
         except OSError as err:
             if err.errno in _DISK_FULL:
                 raise _disk_full(err, "the sessions folder") from err
             raise InputError(
                 f"cannot create the data folder {self.root}: {err.strerror} (check data_dir)"
             ) from err
+        marker = self.data_dir / MARKER
+        if not marker.exists():
+            if not (fresh or had_journal or not any(self.root.iterdir())):
+                raise InputError(
+                    f"{self.root} holds files the kiosk did not create (no {MARKER}): the store would delete "
+                    "them; point data_dir at the kiosk's own folder"
+                )
+            atomic_write_bytes(marker, b"headshot-kiosk session store: everything here is guest data\n")
         self.journal = Journal(self.data_dir / JOURNAL_NAME)
         # Recovery deletes temp files and unconfirmed writes, which would break a writer in another live
         # process (`kiosk share` beside `kiosk run`): only the sole user of the store recovers. Every store
@@ -281,7 +274,27 @@ class SessionStore:
         self._check_id(session_id)
         return self.root / session_id
 
+    def _require_marker(self, action: str) -> None:
+        if self.root.is_symlink() or not (self.data_dir / MARKER).is_file():
+            raise InputError(f"refusing to {action} {self.root}: it is not the kiosk's session store (no {MARKER})")
+
     # sessions -----------------------------------------------------------------------------------------
+    def begin(self) -> str:
+        """A new guest session (the first tap): its id. The SessionHome of the state machine."""
+        return self.create().id
+
+    def finish(self, session_id: str, completed: bool) -> SweepReport:
+        """The guest left: a completed session is delivered (retention applies), an abandoned one deleted."""
+        try:
+            rec = self.get(session_id)
+        except SessionNotFound:
+            return SweepReport()
+        if not completed:
+            return self.delete(session_id)
+        if rec.step is not Step.DELIVERED:
+            self.advance(session_id, Step.DELIVERED)
+        return SweepReport()
+
     def create(
         self, meta: Mapping[str, Any] | None = None, *, session_id: str | None = None
     ) -> SessionRecord:
@@ -361,7 +374,12 @@ class SessionStore:
             self.journal.file_intent(rec)
             try:
                 self._mkdirs(folder)
-                atomic_write(path, data)
+                atomic_write_bytes(path, data)  # owner-only (0600), temp file + fsync + rename + fsync(dir)
+            except OSError as err:
+                self._settle_row(session_id, kind, name, path)
+                if err.errno in _DISK_FULL:
+                    raise _disk_full(err, path.name) from err
+                raise
             except BaseException:
                 self._settle_row(session_id, kind, name, path)
                 raise
@@ -483,6 +501,7 @@ class SessionStore:
             files, size = _rmtree(self.root / session_id)
             report.files += files
             report.bytes += size
+            self.journal.checkpoint()  # the deleted rows leave the WAL too
         log.info("session %s deleted (%d files)", session_id, report.files)
         return report
 
@@ -492,12 +511,14 @@ class SessionStore:
         if rec.step is not Step.DELETED:
             self.journal.advance(rec.id, Step.DELETED, self.clock())
 
-    def _end_session(self, session_id: str) -> SweepReport:
+    def _end_session(self, session_id: str, now: float | None = None) -> SweepReport:
         """Session end: drop the session-kind files; delete the session when nothing outlives it."""
         report = SweepReport()
+        now = self.clock() if now is None else now
         with self._lock:
             for f in self.files(session_id):
-                if f.kind in SESSION_KINDS:
+                # A result a live download link refers to is pinned until the link's expiry.
+                if f.kind in SESSION_KINDS and not (f.expires_at is not None and f.expires_at > now):
                     report.files += 1
                     report.bytes += f.size
                     report.sessions += self.remove_file(session_id, f.kind, f.name).sessions
@@ -525,14 +546,16 @@ class SessionStore:
                         report.bytes += f.size
                         report.sessions += self.remove_file(s.id, f.kind, f.name).sessions
                 if s.step is Step.DELIVERED and pol.delete_on_delivery:
-                    report.add(self._end_session(s.id))
-            self.journal.forget_deleted_before(now - pol.keep_journal_days * 86400.0)
+                    report.add(self._end_session(s.id, now))
+            if self.journal.forget_deleted_before(now - pol.keep_journal_days * 86400.0) or report.files:
+                self.journal.checkpoint()
         if report.sessions or report.files:
             log.info("retention: removed %d sessions, %d files", report.sessions, report.files)
         return report
 
     def wipe_all(self) -> SweepReport:
         """Operator wipe: delete every session and anything else under the sessions folder, now."""
+        self._require_marker("wipe")
         report = SweepReport()
         with self._lock:
             for s in self.journal.sessions():
@@ -545,12 +568,14 @@ class SessionStore:
                     stray.unlink(missing_ok=True)
                 report.files += files
                 report.bytes += size
+            self.journal.checkpoint()
         log.warning("wipe: removed %d sessions, %d files", report.sessions, report.files)
         return report
 
     # crash recovery -----------------------------------------------------------------------------------
     def recover(self) -> RecoveryReport:
         """Settle the journal and the disk after an unclean stop (safe to run at any time)."""
+        self._require_marker("recover")
         rep = RecoveryReport()
         with self._lock:
             live = {s.id: s for s in self.journal.sessions()}

@@ -17,8 +17,8 @@ from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.uix.screenmanager import FadeTransition, NoTransition, ScreenManager
 
-from kiosk.session.flow import State
 from kiosk.app.controller import KioskController
+from kiosk.session.flow import State
 from kiosk.ui.i18n import Texts
 from kiosk.ui.screens import (
     AttendantScreen,
@@ -257,8 +257,7 @@ class KioskApp(App):
         elif what == "light_test":
             menu.msg.text = "Light test sent: " + c.light_test()
         elif what == "wipe":
-            n = c.wipe_all()
-            menu.msg.text = f"Wiped {n} guest folder(s)."
+            menu.msg.text = c.wipe_all().line().capitalize() + "."
         elif what == "leave":
             c.leave_kiosk()
         elif what == "close":

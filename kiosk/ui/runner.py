@@ -44,8 +44,7 @@ def demo_parts(cfg: KioskConfig) -> tuple[Any, Any]:
     """The demo's virtual camera (bundled portrait, gentle motion) and the simulated bridge's lights."""
     from kiosk.camera.config import VirtualCameraConfig
     from kiosk.camera.virtual import VirtualCamera
-    from kiosk.lights import BridgeLights, NoopLights
-    from kiosk.lights import LightsConfig
+    from kiosk.lights import BridgeLights, LightsConfig, NoopLights
 
     source = cfg.camera.source if cfg.camera.backend == "virtual" else None
     camera = VirtualCamera(VirtualCameraConfig(source=source))
@@ -155,25 +154,29 @@ def run_app(
     from kiosk.ui.boot import prepare_kivy
 
     prepare_kivy(size[0], size[1], fullscreen=fullscreen)
+    from kiosk.app.assemble import Overrides, assemble
     from kiosk.ui.app import KioskApp
     from kiosk.ui.i18n import Texts
-    from kiosk.app.assemble import build_controller
 
     texts = Texts(list(cfg.ui.languages), cfg.ui.i18n_dir)
-    controller = build_controller(cfg, camera=camera, lights=lights)
-    if results_to is not None:
-        copy_results_on_delivery(controller, results_to)
-    app = KioskApp(controller, texts, brand_color=cfg.pipeline.brand_color, cjk_font=cfg.ui.cjk_font)
-    from kiosk.appliance import EXIT_RESTART, ConfigKeeper, HangupReload, attach_to_app
-
-    appliance = attach_to_app(app, controller, cfg)  # journal, retention sweeper, log file, sd_notify
-    from kivy.clock import Clock
-
+    parts = assemble(cfg, Overrides(camera=camera, lights=lights))
     reloader = None
-    if reload_on_hangup:
-        reloader = HangupReload(ConfigKeeper(config_path, cfg), controller, appliance, app.stop, Clock)
-        app.reloader = reloader  # Kivy's Clock holds its poll weakly
-    hangup = reloader.on_hangup if reloader is not None else None
-    with stop_on_signals(app.stop, lambda act: Clock.schedule_interval(act, 0.1), hangup):
-        app.run()
+    try:
+        controller = parts.controller
+        if results_to is not None:
+            copy_results_on_delivery(controller, results_to)
+        app = KioskApp(controller, texts, brand_color=cfg.pipeline.brand_color, cjk_font=cfg.ui.cjk_font)
+        from kiosk.appliance import EXIT_RESTART, ConfigKeeper, HangupReload, attach_to_app
+
+        appliance = attach_to_app(app, controller, cfg)  # log file, sd_notify READY and WATCHDOG
+        from kivy.clock import Clock
+
+        if reload_on_hangup:
+            reloader = HangupReload(ConfigKeeper(config_path, cfg), controller, appliance, app.stop, Clock)
+            app.reloader = reloader  # Kivy's Clock holds its poll weakly
+        hangup = reloader.on_hangup if reloader is not None else None
+        with stop_on_signals(app.stop, lambda act: Clock.schedule_interval(act, 0.1), hangup):
+            app.run()
+    finally:
+        parts.close()  # the app's on_stop stopped the controller; delivery, sweeper and store close here
     return EXIT_RESTART if reloader is not None and reloader.restart else 0

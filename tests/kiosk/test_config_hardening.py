@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.app.operator import PinGate, hash_pin, pin_state_file
 from kiosk.cli import main
 from kiosk.config import KioskConfig, parse_config
 from kiosk.config_base import ConfigSection
 from kiosk.errors import ConfigError
-from kiosk.app.operator import PinGate, hash_pin, pin_state_file
 
 PIN = hash_pin("482916", bytes(16))
 

@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from kiosk.lights import BridgeLights, NoopLights, make_lights
-from kiosk.lights import LightsConfig
+from kiosk.lights import BridgeLights, LightsConfig, NoopLights, make_lights
 
 sim = pytest.importorskip("firmware_bridge.sim", reason="the bridge simulator is not available")
 

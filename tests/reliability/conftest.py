@@ -43,7 +43,7 @@ def make_kiosk(tmp_path: Path, installed_models: Path) -> Iterator[Callable[...,
     built: list[Any] = []
 
     def make(
-        cups: tuple[str, str] | None = None, data_dir: Path | None = None, journal: bool = True
+        cups: tuple[str, str] | None = None, data_dir: Path | None = None
     ) -> tuple[Any, Any]:
         clock = OffsetClock()
         kiosk = build_kiosk(
@@ -51,7 +51,6 @@ def make_kiosk(tmp_path: Path, installed_models: Path) -> Iterator[Callable[...,
             cups,
             clock=clock,
             sim_name=f"rel-{tmp_path.name}-{len(built)}",
-            journal=journal,
         )
         built.append(kiosk)
         return kiosk, clock

@@ -1,5 +1,5 @@
 """attach_to_app on a real headless kiosk: READY after start-up, WATCHDOG from the app's clock while the
-controller's threads live, none once one dies; the sessions are journaled; STOPPING at the end."""
+controller's threads live, none once one dies; the sessions are journaled by the store; STOPPING at the end."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def messages(sock: socket.socket) -> list[str]:
 def test_ready_watchdog_and_journal_on_a_running_kiosk(
     make_kiosk: Callable[..., tuple[Any, Any]], tmp_path: Path
 ) -> None:
-    kiosk, _ = make_kiosk(journal=False)  # attach_to_app journals the sessions itself
+    kiosk, _ = make_kiosk()
     c = kiosk.controller
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
         systemd.bind(str(tmp_path / "notify"))
@@ -71,11 +71,12 @@ def test_ready_watchdog_and_journal_on_a_running_kiosk(
         assert sent[0].startswith("READY=1\nSTATUS=attract") and "WATCHDOG=1" in sent
         sid = start_session(c)
         finish_session(c)
-        rec = appliance.store.journal.get(sid)
+        rec = kiosk.store.journal.get(sid)
         assert rec is not None and Step.CAPTURED in [s for s, _ in rec.history]
         # Delivered: everything but the phone-download copy (kept until its link expires) is gone.
         assert rec.step in (Step.DELIVERED, Step.DELETED)
-        assert {f.kind for f in appliance.store.files(sid)} <= {"download"}
+        assert {f.kind for f in kiosk.store.files(sid)} <= {"download", "result"}, "only what a live link pins"
+        assert all(f.expires_at is not None for f in kiosk.store.files(sid))
         clock.frame()
         assert "WATCHDOG=1" in messages(systemd)
         c.framing.stop()  # the framing thread dies: the kiosk is no longer healthy

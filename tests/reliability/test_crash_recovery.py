@@ -1,5 +1,5 @@
 """kill -9 right after the guest sees their capture: on restart the capture is in the journal, intact, and
-reported as waiting (the recorder's report, `kiosk doctor`). The kiosk runs in a child process that
+reported as waiting (the store's pending list, `kiosk doctor`). The kiosk runs in a child process that
 SIGKILLs itself on the review screen: no clean-up, no atexit, like a power cut for everything the kernel
 had not yet flushed (the journal and the files are fsynced before the screen changes)."""
 
@@ -15,7 +15,6 @@ from pathlib import Path
 
 from kiosk.commands.doctor import WARN, check_journal
 from kiosk.config import parse_config
-from kiosk.session.recorder import SessionRecorder
 from kiosk.session.store import SessionStore, Step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +54,7 @@ def test_capture_survives_kill_9_and_is_reported_on_restart(tmp_path: Path, inst
     sid = done.stdout.strip().splitlines()[-1]
     assert not sid.startswith("FAILED"), sid
     with SessionStore(data) as store:  # opening the store runs crash recovery
-        pending = SessionRecorder(store).report_pending()
+        pending = store.pending()
         assert [r.id for r in pending] == [sid]
         assert pending[0].step is Step.CAPTURED
         (capture,) = store.files(sid, "capture")

@@ -45,8 +45,8 @@ class FullDisk:
             self._inject()
 
     def _inject(self) -> None:
-        import kiosk.session.store as store_mod
         import kiosk.app.controller as controller_mod
+        import kiosk.session.store as store_mod
 
         real_capture = controller_mod.write_jpeg_atomic
         real_store = store_mod.atomic_write

@@ -18,15 +18,16 @@ from typing import Any
 
 import pytest
 
+from kiosk.app.assemble import Overrides, assemble
+from kiosk.app.config import UIConfig
 from kiosk.camera.config import VirtualCameraConfig
 from kiosk.camera.virtual import VirtualCamera
 from kiosk.config import KioskConfig, default_data_dir
+from kiosk.delivery.ports import NoPrinter, OfflineDownloads
 from kiosk.lights import CALLS_MAX, NoopLights
 from kiosk.session.flow import HISTORY_MAX, SessionFlow, State
-from kiosk.app.config import UIConfig
-from kiosk.delivery.ports import NoPrinter, OfflineDownloads
+from kiosk.session.store import SessionStore
 from kiosk.ui.runner import stop_on_signals
-from kiosk.app.assemble import build_controller
 
 
 def _let_handlers_run() -> None:
@@ -93,13 +94,13 @@ def test_controller_stop_leaves_nothing_running_and_the_lights_safe(tmp_path: Pa
     )
     threads_before = {t.ident for t in threading.enumerate()}
     lights = NoopLights()
-    c = build_controller(
-        cfg,
+    parts = assemble(cfg, Overrides(
         camera=VirtualCamera(VirtualCameraConfig(width=320, height=240)),
         lights=lights,
         downloads=OfflineDownloads(),
         printer=NoPrinter(),
-    )
+    ))
+    c = parts.controller
     c.start()
     processor = c.worker.processor
     deadline = time.monotonic() + 120
@@ -110,7 +111,7 @@ def test_controller_stop_leaves_nothing_running_and_the_lights_safe(tmp_path: Pa
     assert multiprocessing.active_children(), "the warmed-up generation worker process runs"
     c.tap("start")
     assert c.state is State.LANGUAGE
-    c.stop()
+    parts.close()
     assert c.session is None, "the live session is deleted at stop"
     assert list(lights.calls)[-2:] == [("scene", "idle"), ("lens", "off")], "lights end in the safe state"
     assert not multiprocessing.active_children(), "the generation worker process is stopped"
@@ -119,12 +120,14 @@ def test_controller_stop_leaves_nothing_running_and_the_lights_safe(tmp_path: Pa
 
 
 def test_flow_history_and_light_requests_are_bounded(tmp_path: Path) -> None:
-    flow = SessionFlow(tmp_path / "sessions")
+    store = SessionStore(tmp_path / "data")
+    flow = SessionFlow(store)
     for _ in range(HISTORY_MAX):
         flow.start()
         flow.cancel("guest cancelled")  # language -> cleanup -> attract: three transitions a round
     assert len(flow.history) == HISTORY_MAX
     assert flow.history[-1][1] is State.ATTRACT
+    store.close()
     lights = NoopLights()
     for _ in range(CALLS_MAX * 3):
         lights.scene("framing")

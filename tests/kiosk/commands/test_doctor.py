@@ -20,10 +20,10 @@ from tests.conftest import xvfb_display
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "delivery"))
 from cups_harness import CupsServer, running_cups  # reason: test helper of the printing tests
 
+from kiosk.app.operator import hash_pin  # reason: as above
 from kiosk.cli import main  # reason: after the helper path is set
 from kiosk.commands.doctor import FAIL, OK, WARN, check_clock, check_pack, check_runtime  # reason: as above
 from kiosk.config import KioskConfig  # reason: as above
-from kiosk.app.operator import hash_pin  # reason: as above
 from models.diffusion.pack import STAMP  # reason: as above
 
 REPO = Path(__file__).resolve().parents[3]

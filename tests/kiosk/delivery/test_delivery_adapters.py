@@ -20,12 +20,11 @@ from kiosk.delivery.adapters import (  # reason: as above
     DownloadsUnavailable,
     SessionPrinter,
     StoreDownloads,
-    close_ports,
     make_ports,
 )
+from kiosk.delivery.ports import NoPrinter, OfflineDownloads, close_delivery  # reason: as above
 from kiosk.delivery.printing import JobState  # reason: as above
 from kiosk.session.store import SessionStore  # reason: as above
-from kiosk.delivery.ports import NoPrinter, OfflineDownloads, make_delivery  # reason: as above
 
 
 def jpeg_file(path: Path, color: tuple[int, int, int] = (90, 120, 160)) -> Path:
@@ -59,62 +58,57 @@ def config(tmp_path: Path, **delivery: object) -> object:
     return parse_config({"data_dir": str(tmp_path / "data"), "delivery": delivery})
 
 
-def test_download_disabled_and_no_printer_give_the_offline_ports(tmp_path: Path, no_cups: None) -> None:
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[SessionStore]:
+    with SessionStore(tmp_path / "data") as st:
+        yield st
+
+
+def test_download_disabled_and_no_printer_give_the_offline_ports(
+    tmp_path: Path, no_cups: None, store: SessionStore
+) -> None:
     cfg = config(tmp_path, download={"enabled": False})
-    downloads, printer = make_ports(cfg)
+    downloads, printer = make_ports(cfg, store)
     assert isinstance(downloads, OfflineDownloads) and isinstance(printer, NoPrinter)
     assert downloads.offer("a" * 32, {"portrait": tmp_path / "x.jpg"}) is None
     assert not printer.available() and "no printer" in printer.status()
 
 
-def test_download_server_serves_the_offered_files_until_withdrawn(tmp_path: Path, no_cups: None) -> None:
+def test_download_server_serves_the_offered_files_until_withdrawn(
+    tmp_path: Path, no_cups: None, store: SessionStore
+) -> None:
     cfg = config(tmp_path, download={"port": 0, "keep_after_session": False})
-    with SessionStore(tmp_path / "data") as store:
-        downloads, printer = make_ports(cfg, store)
-        try:
-            assert isinstance(downloads, StoreDownloads) and isinstance(printer, NoPrinter)
-            sid = "b" * 32
-            url = downloads.offer(sid, {"portrait": jpeg_file(tmp_path / "sess" / sid / "portrait.jpg")})
-            assert url is not None and url.startswith("http://127.0.0.1:")
-            status, page = get(url)
-            assert status == 200 and b"portrait.jpg" in page
-            status, body = get(url + "/f/portrait.jpg")
-            assert status == 200 and body.startswith(b"\xff\xd8\xff")
-            assert "1 live links" in downloads.status()
-            downloads.withdraw(sid)
-            assert get(url)[0] in (404, 410)
-            assert not store.files_of_kind("download"), "withdrawn copies are deleted"
-        finally:
-            close_ports(downloads, printer)
+    downloads, printer = make_ports(cfg, store)
+    try:
+        assert isinstance(downloads, StoreDownloads) and isinstance(printer, NoPrinter)
+        sid = store.begin()
+        stored = store.write_file(sid, "result", "portrait.jpg", jpeg_file(tmp_path / "p.jpg").read_bytes())
+        url = downloads.offer(sid, {"portrait": stored})
+        assert url is not None and url.startswith("http://127.0.0.1:")
+        status, page = get(url)
+        assert status == 200 and b"portrait.jpg" in page
+        status, body = get(url + "/f/portrait.jpg")
+        assert status == 200 and body.startswith(b"\xff\xd8\xff")
+        assert "1 live links" in downloads.status()
+        downloads.withdraw(sid)
+        assert get(url)[0] in (404, 410)
+        assert not store.files_of_kind("download"), "a withdrawn link's thumbnails and state are deleted"
+    finally:
+        close_delivery(downloads, printer)
 
 
-def test_make_ports_opens_its_own_store_and_closes_it(tmp_path: Path, no_cups: None) -> None:
-    cfg = config(tmp_path, download={"port": 0})
-    downloads, printer = make_ports(cfg)
-    assert isinstance(downloads, StoreDownloads) and downloads.own_store
-    close_ports(downloads, printer)
-    assert downloads.server.store._lock_fd == -1, "the store make_ports opened is closed"
-
-
-def test_a_port_in_use_keeps_the_kiosk_running_without_download(tmp_path: Path, no_cups: None) -> None:
+def test_a_port_in_use_keeps_the_kiosk_running_without_download(
+    tmp_path: Path, no_cups: None, store: SessionStore
+) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         cfg = config(tmp_path, download={"port": port})
-        downloads, _ = make_ports(cfg)
+        downloads, _ = make_ports(cfg, store)
     assert isinstance(downloads, DownloadsUnavailable)
     assert downloads.offer("c" * 32, {}) is None
     assert f"127.0.0.1:{port}" in downloads.status() and "delivery.download" in downloads.status()
-
-
-def test_the_ui_factory_uses_these_ports(tmp_path: Path, no_cups: None) -> None:
-    cfg = config(tmp_path, download={"port": 0})
-    downloads, printer = make_delivery(cfg)
-    try:
-        assert isinstance(downloads, StoreDownloads) and isinstance(printer, NoPrinter)
-    finally:
-        close_ports(downloads, printer)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +118,7 @@ def cups_server() -> Iterator[CupsServer]:
 
 
 def test_configured_printer_prints_and_renews_the_allowance_per_session(
-    cups_server: CupsServer, tmp_path: Path
+    cups_server: CupsServer, tmp_path: Path, store: SessionStore
 ) -> None:
     queue = f"{cups_server.tag}adapt"
     cfg = config(
@@ -133,7 +127,7 @@ def test_configured_printer_prints_and_renews_the_allowance_per_session(
         printing={"server": str(cups_server.socket), "printer": queue, "copies_per_session": 1,
                   "poll_interval_ms": 50},
     )
-    downloads, printer = make_ports(cfg)
+    downloads, printer = make_ports(cfg, store)
     assert isinstance(printer, SessionPrinter)
     try:
         assert printer.available() and printer.paper_left() == 400
@@ -153,11 +147,11 @@ def test_configured_printer_prints_and_renews_the_allowance_per_session(
             cups_server.lp("cupsenable", queue)
         assert printer.available(), "recovers once the queue is enabled again"
     finally:
-        close_ports(downloads, printer)
+        close_delivery(downloads, printer)
 
 
-def test_unreachable_configured_cups_is_a_printer_that_is_not_available(tmp_path: Path) -> None:
+def test_unreachable_configured_cups_is_a_printer_that_is_not_available(tmp_path: Path, store: SessionStore) -> None:
     cfg = config(tmp_path, download={"enabled": False}, printing={"server": str(tmp_path / "gone.sock")})
-    _, printer = make_ports(cfg)
+    _, printer = make_ports(cfg, store)
     assert isinstance(printer, SessionPrinter)
     assert not printer.available() and "cannot reach CUPS" in printer.status()

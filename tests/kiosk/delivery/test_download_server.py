@@ -108,13 +108,16 @@ def test_page_and_files(env) -> None:
         assert status == 200 and body == b"" and int(headers["content-length"]) == len(variants["white.jpg"])
 
 
-def test_download_limit_then_copies_are_deleted(env) -> None:
+def test_download_limit_then_the_link_ends_and_releases_its_results(env) -> None:
     store, server, s, _variants, token, _ = env
     for _ in range(3):
         assert request(server.port, "GET", f"/d/{token}/f/studio-grey.jpg")[0] == 200
     status, _, _body = request(server.port, "GET", f"/d/{token}/f/white.jpg")
     assert status == 404 or status == 410
-    assert store.files(s.id, "download") == []
+    assert store.files(s.id, "download") == []  # thumbnails and link state gone
+    # The results were only referenced: released, they stay while the guest's session is still live ...
+    assert {f.name: f.expires_at for f in store.files(s.id, "result")} == {"studio-grey.jpg": None, "white.jpg": None}
+    store.finish(s.id, completed=True)  # ... and go when it ends
     assert not list((store.root / s.id).rglob("*.jpg"))
 
 
@@ -293,31 +296,36 @@ def test_codes_the_classic_detector_misses_are_still_read(url: str) -> None:
 
 
 def test_the_kiosk_app_port_offer_withdraw_status(tmp_path: Path) -> None:
-    import uuid
 
     store = SessionStore(tmp_path / "data")
     server = DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0, keep_after_session=False))
     assert "off" in server.status()
     server.start()
     try:
-        sid = uuid.uuid4().hex  # the app names its sessions itself
-        results = {"studio grey": tmp_path / "a.jpg", "white": tmp_path / "b.jpg", "mask": tmp_path / "m.npy"}
-        results["studio grey"].write_bytes(jpeg((100, 100, 100)))
-        results["white"].write_bytes(jpeg((240, 240, 240)))
-        results["mask"].write_bytes(b"not offered")
-        url = server.offer(sid, results)
+        sid = store.begin()  # the guest's first tap
+        results = {
+            "studio grey": store.write_file(sid, "result", "studio-grey.jpg", jpeg((100, 100, 100))),
+            "white": store.write_file(sid, "result", "white.jpg", jpeg((240, 240, 240))),
+            "mask": store.write_file(sid, "result", "m.npy", b"not offered"),
+        }
+        url = server.offer(sid, results, lang="de")
         assert url is not None and url.startswith(server.base_url + "/d/")
         token = url.rsplit("/", 1)[1]
         status, _, page = request(server.port, "GET", f"/d/{token}")
-        assert status == 200 and b"studio-grey.jpg" in page and b"white.jpg" in page and b"mask" not in page
+        assert status == 200 and b"studio-grey.jpg" in page and b"white.jpg" in page and b"m.npy" not in page
+        assert b'lang="de"' in page
         assert request(server.port, "GET", f"/d/{token}/f/white.jpg")[2] == results["white"].read_bytes()
-        assert store.get(sid).step is Step.DELIVERED
+        # References, not copies: the only full-size files are the session's results.
+        assert sorted(p.name for p in (store.root / sid).rglob("*.jpg")) == [
+            "studio-grey.jpg", "t-studio-grey.jpg", "t-white.jpg", "white.jpg"]
         assert "1 live links" in server.status()
         server.withdraw(sid)  # session end: with keep_after_session off the link dies with it
+        store.finish(sid, completed=True)
         assert request(server.port, "GET", f"/d/{token}")[0] == 404
         assert store.sessions() == []
         assert not [p for p in (tmp_path / "data" / "sessions").rglob("*") if p.is_file()]
-        assert server.offer(uuid.uuid4().hex, {"x": tmp_path / "m.npy"}) is None
+        other = store.begin()
+        assert server.offer(other, {"x": store.write_file(other, "result", "m.npy", b"?")}) is None
     finally:
         server.stop()
 
@@ -656,3 +664,47 @@ def test_https_with_the_operators_certificate(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="tls_cert_file"):
         DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0, public_url="https://k.test",
                                              tls_cert_file=cert, tls_key_file=bad)).start()  # fmt: skip
+
+
+def test_results_outlive_the_session_while_the_link_lives_then_retention_removes_them(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SessionStore(tmp_path / "data", clock=clock)
+    with DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0), clock=clock, mono=clock) as server:
+        sid = store.begin()
+        path = store.write_file(sid, "result", "portrait.jpg", jpeg((90, 120, 150)))
+        url = server.offer(sid, {"portrait": path})
+        assert url is not None
+        token = url.rsplit("/", 1)[1]
+        store.finish(sid, completed=True)  # the guest walked away: session delivered, captures gone
+        assert path.is_file(), "a result a live link refers to stays"
+        assert request(server.port, "GET", f"/d/{token}/f/portrait.jpg")[0] == 200
+        clock.t += server.cfg.link_minutes * 60 + 1
+        store.sweep()
+        assert not path.exists() and store.sessions() == []
+        assert request(server.port, "GET", f"/d/{token}")[0] in (404, 410)
+
+
+def test_a_wipe_from_another_process_ends_links_at_once(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "data")
+    with DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0)) as server:
+        s = store.create()
+        _, url = server.publish(s.id, {"a.jpg": jpeg((10, 20, 30))})
+        token = url.rsplit("/", 1)[1]
+        assert request(server.port, "GET", f"/d/{token}")[0] == 200
+        other = SessionStore(tmp_path / "data")  # `kiosk wipe` opens its own store on the same folder
+        assert other.wipe_all().sessions == 1
+        other.close()
+        for path in (f"/d/{token}", f"/d/{token}/f/a.jpg", f"/d/{token}/t/a.jpg"):
+            assert request(server.port, "GET", path)[0] in (404, 410), path
+
+
+def test_a_link_published_by_another_process_is_served(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "data")
+    with DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0)) as server:
+        other = SessionStore(tmp_path / "data")  # `kiosk share` beside a running kiosk
+        sharer = DownloadServer(other, DownloadConfig(bind=["127.0.0.1"], port=0))
+        s = other.create()
+        _, url = sharer.publish(s.id, {"a.jpg": jpeg((10, 20, 30))})
+        token = url.rsplit("/", 1)[1]
+        assert request(server.port, "GET", f"/d/{token}/f/a.jpg")[0] == 200
+        other.close()

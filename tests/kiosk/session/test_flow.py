@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kiosk.session.flow import TRANSITIONS, FlowError, SessionFlow, State, default_timeouts
+from kiosk.session.store import SessionStore, Step
 
 
 class FakeClock:
@@ -26,8 +28,18 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def flow(tmp_path: Path, clock: FakeClock) -> SessionFlow:
-    return SessionFlow(tmp_path / "sessions", default_timeouts(), retake_limit=1, clock=clock)
+def store(tmp_path: Path) -> Iterator[SessionStore]:
+    with SessionStore(tmp_path / "data") as st:
+        yield st
+
+
+@pytest.fixture
+def flow(store: SessionStore, clock: FakeClock) -> SessionFlow:
+    return SessionFlow(store, default_timeouts(), retake_limit=1, clock=clock)
+
+
+def _guest_files(store: SessionStore, sid: str) -> list[Path]:
+    return [p for p in (store.root / sid).rglob("*") if p.is_file()]
 
 
 def _to_review(flow: SessionFlow) -> None:
@@ -39,11 +51,14 @@ def _to_review(flow: SessionFlow) -> None:
     flow.captured(b"img")
 
 
-def test_whole_session_and_cleanup_deletes_the_folder(flow: SessionFlow, clock: FakeClock) -> None:
+def test_whole_session_is_delivered_and_its_files_go(
+    flow: SessionFlow, store: SessionStore, clock: FakeClock
+) -> None:
     _to_review(flow)
     assert flow.session is not None and flow.session.language == "fr"
-    folder = flow.session.folder
-    (folder / "capture.jpg").write_bytes(b"x")
+    sid = flow.session.id
+    assert store.get(sid).step is Step.CREATED, "the store session exists from the first tap"
+    store.write_file(sid, "capture", "capture.jpg", b"x")
     flow.approve()
     flow.choose_style("white")
     flow.processed()
@@ -52,7 +67,7 @@ def test_whole_session_and_cleanup_deletes_the_folder(flow: SessionFlow, clock: 
     clock.advance(flow.timeouts.thanks_s + 0.1)
     flow.tick()
     assert flow.state is State.ATTRACT
-    assert not folder.exists()
+    assert _guest_files(store, sid) == [] and store.journal.count_reached(Step.DELIVERED) == 1
     assert flow.session is None
     assert flow.counters["completed"] == 1 and flow.counters["abandoned"] == 0
 
@@ -72,7 +87,9 @@ def test_every_state_can_abandon_and_fail() -> None:
 
 
 @pytest.mark.parametrize("state", [State.LANGUAGE, State.CONSENT, State.FRAMING, State.STYLE, State.DELIVERY])
-def test_idle_timeout_returns_to_attract(flow: SessionFlow, clock: FakeClock, state: State) -> None:
+def test_idle_timeout_returns_to_attract(
+    flow: SessionFlow, store: SessionStore, clock: FakeClock, state: State
+) -> None:
     path = [State.LANGUAGE, State.CONSENT, State.FRAMING, State.COUNTDOWN, State.CAPTURE, State.REVIEW,
             State.STYLE, State.PROCESSING, State.DELIVERY]
     for st in path:
@@ -80,7 +97,7 @@ def test_idle_timeout_returns_to_attract(flow: SessionFlow, clock: FakeClock, st
         if st is state:
             break
     assert flow.session is not None
-    folder = flow.session.folder
+    sid = flow.session.id
     limit = flow.timeouts.idle_s[state]
     assert limit is not None
     clock.advance(limit - 1)
@@ -91,7 +108,7 @@ def test_idle_timeout_returns_to_attract(flow: SessionFlow, clock: FakeClock, st
     clock.advance(1.0)
     flow.tick()
     assert flow.state is State.ATTRACT
-    assert not folder.exists()
+    assert store.journal.get(sid).step is Step.DELETED, "an abandoned session is deleted at once"
     assert flow.counters["abandoned"] == 1
 
 
@@ -131,19 +148,21 @@ def test_held_fault_recovers_when_cleared_and_resumes_framing(flow: SessionFlow,
     assert flow.session is not None  # the guest keeps their session
 
 
-def test_one_shot_error_recovers_after_delay_to_attract(flow: SessionFlow, clock: FakeClock) -> None:
+def test_one_shot_error_recovers_after_delay_to_attract(
+    flow: SessionFlow, store: SessionStore, clock: FakeClock
+) -> None:
     _to_review(flow)
     flow.approve()
     flow.choose_style("white")
     assert flow.session is not None
-    folder = flow.session.folder
+    sid = flow.session.id
     flow.fail("error:pipeline")
     flow.tick()
     assert flow.state is State.ATTENDANT_NEEDED
     clock.advance(flow.timeouts.failsafe_recover_s)
     flow.tick()
     assert flow.state is State.ATTRACT
-    assert not folder.exists()
+    assert store.journal.get(sid).step is Step.DELETED
 
 
 def test_two_causes_need_both_cleared(flow: SessionFlow) -> None:
@@ -164,16 +183,17 @@ def test_processing_timeout_routes_to_failsafe(flow: SessionFlow, clock: FakeClo
     assert flow.state is State.ATTENDANT_NEEDED
 
 
-def test_cleanup_hook_failure_still_deletes(tmp_path: Path, clock: FakeClock) -> None:
+def test_cleanup_hook_failure_still_deletes(store: SessionStore, clock: FakeClock) -> None:
     def boom(_s: object) -> None:
         raise RuntimeError("hook broke")
 
-    flow = SessionFlow(tmp_path, default_timeouts(), clock=clock, on_cleanup=boom)
+    flow = SessionFlow(store, default_timeouts(), clock=clock, on_cleanup=boom)
     flow.start()
     assert flow.session is not None
-    folder = flow.session.folder
+    sid = flow.session.id
+    store.write_file(sid, "capture", "capture-0.jpg", b"x")
     flow.cancel()
-    assert not folder.exists() and flow.state is State.ATTRACT
+    assert _guest_files(store, sid) == [] and flow.state is State.ATTRACT
 
 
 def test_unusable_capture_goes_back_to_framing(flow: SessionFlow) -> None:

@@ -176,15 +176,15 @@ def ui(xvfb: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]
     except ImportError as err:
         pytest.skip(f"bridge simulator not available: {err}")
     from firmware_bridge.sim import get_sim, start
+    from kiosk.app.assemble import Overrides, assemble
+    from kiosk.app.config import TimeoutsConfig, UIConfig
+    from kiosk.app.operator import hash_pin
     from kiosk.camera.config import VirtualCameraConfig
     from kiosk.camera.virtual import VirtualCamera, demo_portrait_path
     from kiosk.config import KioskConfig, default_data_dir
-    from kiosk.lights import BridgeLights
+    from kiosk.lights import BridgeLights, LightsConfig
     from kiosk.ui.app import KioskApp
-    from kiosk.lights import LightsConfig, TimeoutsConfig, UIConfig
     from kiosk.ui.i18n import Texts
-    from kiosk.app.operator import hash_pin
-    from kiosk.app.assemble import build_controller
 
     models = default_data_dir() / "models"
     if not (models / "face_detection_short_range.tflite").is_file():
@@ -209,7 +209,8 @@ def ui(xvfb: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]
     from kiosk.app.processor import StudioProcessor
 
     processor = GatedProcessor(StudioProcessor(cfg.models_dir, cfg.pipeline))
-    controller = build_controller(cfg, camera=camera, lights=lights, clock=clock, processor=processor)
+    parts = assemble(cfg, Overrides(camera=camera, lights=lights, clock=clock, processor=processor))
+    controller = parts.controller
     app = KioskApp(controller, Texts(list(ui_cfg.languages)), transition_s=0)
     app._run_prepare()
     h = Harness(app, controller, camera, clock, get_sim(url), data)
@@ -220,3 +221,4 @@ def ui(xvfb: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]
     from kivy.base import EventLoop
 
     EventLoop.idle()
+    parts.close()

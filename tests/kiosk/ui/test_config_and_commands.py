@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.app.operator import hash_pin
 from kiosk.cli import main
 from kiosk.config import KioskConfig, parse_config
 from kiosk.configdoc import sample_toml
 from kiosk.ui.i18n import BUNDLED, Texts
-from kiosk.app.operator import hash_pin
 
 
 def test_sample_round_trips_to_the_defaults() -> None:
@@ -154,38 +154,38 @@ def test_headless_kiosk_session(tmp_path: Path) -> None:
     models = default_data_dir() / "models"
     if not (models / "face_detection_short_range.tflite").is_file():
         pytest.skip(f"MediaPipe models not installed in {models}")
+    from kiosk.app.assemble import Overrides, assemble
+    from kiosk.app.config import UIConfig
+    from kiosk.app.headless import run_session
     from kiosk.camera.config import VirtualCameraConfig
     from kiosk.camera.virtual import VirtualCamera
-    from kiosk.lights import NoopLights
-    from kiosk.app.config import UIConfig
     from kiosk.delivery.ports import NoPrinter, OfflineDownloads
-    from kiosk.app.headless import run_session
-    from kiosk.app.assemble import build_controller
+    from kiosk.lights import NoopLights
 
     data = tmp_path / "data"
     data.mkdir()
     (data / "models").symlink_to(models)
     cfg = KioskConfig(data_dir=data, ui=UIConfig(stillness_s=0.3, countdown_s=1, formats=["portrait"]))
     lights = NoopLights()
-    c = build_controller(
-        cfg,
+    parts = assemble(cfg, Overrides(
         camera=VirtualCamera(VirtualCameraConfig()),
         lights=lights,
         downloads=OfflineDownloads(),
         printer=NoPrinter(),
-    )
+    ))
+    c = parts.controller
     c.start()
     listeners = len(c.flow._listeners)
     try:
         run = run_session(c, tmp_path / "out", language="pt", style="white")
     finally:
-        c.stop()
+        parts.close()
     assert len(c.flow._listeners) == listeners, "run_session must remove its listener"
     assert [p.name for p in run.files] == ["portrait-white.jpg"]
     assert (tmp_path / "out" / "kiosk-session.json").is_file()
     assert run.states[-1].startswith("attract")
     assert ("scene", "countdown") in lights.calls and ("lens", "blink") in lights.calls
-    assert not any((data / "kiosk-sessions").iterdir()), "the session's own folder must be gone"
+    assert not [p for p in (data / "sessions").rglob("*") if p.is_file()], "the session's files must be gone"
     assert 0 < run.start_to_processed_s < run.total_s
 
 

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
+from kiosk.app.assemble import Overrides, assemble
+from kiosk.app.config import UIConfig
 from kiosk.camera.config import VirtualCameraConfig
 from kiosk.camera.virtual import VirtualCamera
 from kiosk.config import KioskConfig, default_data_dir
+from kiosk.delivery.ports import NoPrinter, OfflineDownloads
 from kiosk.errors import NoUsableFace
 from kiosk.lights import NoopLights
 from kiosk.session.flow import State
-from kiosk.app.config import UIConfig
-from kiosk.delivery.ports import NoPrinter, OfflineDownloads
-from kiosk.app.assemble import build_controller
 
 
 class Failing:
@@ -36,14 +36,14 @@ def _controller(tmp_path: Path, processor: Any) -> Any:
     data.mkdir()
     (data / "models").symlink_to(models)
     cfg = KioskConfig(data_dir=data, ui=UIConfig(stillness_s=0.2, countdown_s=1))
-    return build_controller(
-        cfg,
+    parts = assemble(cfg, Overrides(
         camera=VirtualCamera(VirtualCameraConfig(width=320, height=240)),
         lights=NoopLights(),
         downloads=OfflineDownloads(),
         printer=NoPrinter(),
         processor=processor,
-    )
+    ))
+    return parts
 
 
 def _until(c: Any, cond: Any, timeout_s: float = 20.0) -> bool:
@@ -64,7 +64,8 @@ def _until(c: Any, cond: Any, timeout_s: float = 20.0) -> bool:
     ],
 )
 def test_processing_errors(tmp_path: Path, err: Exception, want: State) -> None:
-    c = _controller(tmp_path, Failing(err))
+    parts = _controller(tmp_path, Failing(err))
+    c = parts.controller
     c.start()
     try:
         assert _until(c, lambda: c.camera.connected)
@@ -76,4 +77,4 @@ def test_processing_errors(tmp_path: Path, err: Exception, want: State) -> None:
         assert _until(c, lambda: c.state is want), list(c.flow.history)[-3:]
         assert c.session is not None or want is State.ATTENDANT_NEEDED
     finally:
-        c.stop()
+        parts.close()

@@ -23,16 +23,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kiosk.app.assemble import Overrides, assemble
+from kiosk.app.config import UIConfig
+from kiosk.app.headless import run_session
 from kiosk.camera.config import VirtualCameraConfig
 from kiosk.camera.virtual import VirtualCamera
 from kiosk.config import KioskConfig, default_data_dir
+from kiosk.delivery.ports import NoPrinter, OfflineDownloads
 from kiosk.delivery.provenance import inspect
 from kiosk.delivery.provenance_config import ProvenanceConfig
 from kiosk.lights import NoopLights
-from kiosk.app.config import UIConfig
-from kiosk.delivery.ports import NoPrinter, OfflineDownloads
-from kiosk.app.headless import run_session
-from kiosk.app.assemble import build_controller
 
 PEM = serialization.Encoding.PEM
 
@@ -95,19 +95,20 @@ def _config(tmp_path: Path, formats: tuple[str, ...] = ("portrait",), **sections
 
 
 def _session(cfg: KioskConfig, out: Path, style: str | None = None) -> tuple[Any, Any]:
-    c = build_controller(
-        cfg,
-        camera=VirtualCamera(VirtualCameraConfig(width=640, height=480)),
+    parts = assemble(cfg, Overrides(
+        camera=VirtualCamera(VirtualCameraConfig(width=640,
+        height=480)),
         lights=NoopLights(),
         downloads=OfflineDownloads(),
         printer=NoPrinter(),
-    )
+    ))
+    c = parts.controller
     c.start()
     try:
         run = run_session(c, out, style=style, timeout_s=120.0)
         return c, run
     finally:
-        c.stop()
+        parts.close()
 
 
 def test_session_delivers_a_signed_file_declared_edited(tmp_path: Path, signing: ProvenanceConfig) -> None:
@@ -175,25 +176,26 @@ class Recording:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 
-    def process(self, bgr: Any, style: str, formats: list[str], out_dir: Path, progress: Any) -> Any:
+    def process(self, bgr: Any, style: str, formats: list[str], write: Any, progress: Any) -> Any:
         def record(frac: float, stage: str) -> None:
             self.seen.append((frac, stage))
             progress(frac, stage)
 
-        return self.real.process(bgr, style, formats, out_dir, record)
+        return self.real.process(bgr, style, formats, write, record)
 
 
 def _session_with(cfg: Any, processor: Any, style: str, out: Path) -> tuple[Any, list[str | None], Any, Any]:
     """One whole guest session on `processor` once its generation worker is up: (run, delivery notices,
     device status, the stopped controller)."""
-    c = build_controller(
-        cfg,
-        camera=VirtualCamera(VirtualCameraConfig(width=640, height=480)),
+    parts = assemble(cfg, Overrides(
+        camera=VirtualCamera(VirtualCameraConfig(width=640,
+        height=480)),
         lights=NoopLights(),
         downloads=OfflineDownloads(),
         printer=NoPrinter(),
         processor=processor,
-    )
+    ))
+    c = parts.controller
     notices: list[str | None] = []
     c.flow.listen(lambda _o, new, _r: notices.append(c.notice) if new.value == "delivery" else None)
     c.start()
@@ -204,7 +206,7 @@ def _session_with(cfg: Any, processor: Any, style: str, out: Path) -> tuple[Any,
         run = run_session(c, out, style=style, timeout_s=120.0)
         status = c.device_status()
     finally:
-        c.stop()
+        parts.close()
     return run, notices, status, c
 
 
@@ -235,9 +237,9 @@ def test_refused_ai_result_delivers_the_studio_result_with_the_gates_reason(tmp_
 
 
 def test_generative_style_delivers_one_ai_composite_for_every_format(tmp_path: Path, tiny_pack: Path) -> None:
+    from kiosk.app.processor import StudioProcessor
     from kiosk.generation.config import GenerationConfig
     from kiosk.generation.supervisor import SupervisedGenerator
-    from kiosk.app.processor import StudioProcessor
     from tests.kiosk.generation import fake_workers
 
     cfg = _config(tmp_path, formats=("portrait", "badge"))
@@ -270,9 +272,9 @@ def test_broken_pack_path_delivers_the_studio_result_with_the_reason(tmp_path: P
 
 
 def test_hung_generation_worker_delivers_the_studio_result(tmp_path: Path, tiny_pack: Path) -> None:
+    from kiosk.app.processor import StudioProcessor
     from kiosk.generation.config import GenerationConfig
     from kiosk.generation.supervisor import SupervisedGenerator
-    from kiosk.app.processor import StudioProcessor
     from tests.kiosk.generation import fake_workers
 
     cfg = _config(tmp_path)

@@ -12,6 +12,7 @@ import pytest
 
 from kiosk.session.flow import State
 from kiosk.session.framing_worker import Hint
+from kiosk.session.store import Step
 from tests.kiosk.ui.conftest import OPERATOR_PIN
 
 pytestmark = pytest.mark.ui
@@ -31,7 +32,8 @@ def test_whole_session_by_touch(ui) -> None:
     ui.wait_state("consent")
     ui.shot("03-consent", ["Before we start", "I agree"])
     assert c.session is not None
-    folder = c.session.folder
+    sid = c.session.id
+    assert c.store.get(sid).step is Step.CREATED, "the store session exists from the first tap"
     targets = c.framing.targets
     c.framing.targets = dataclasses.replace(targets, stillness_s=1e9)  # hold auto-capture for the shot
     ui.tap("agree")
@@ -49,7 +51,8 @@ def test_whole_session_by_touch(ui) -> None:
     assert ui.until(lambda: ui.sim.snapshot().levels[: len(want)] == want, 5), ui.sim.snapshot()
     assert ui.sim.snapshot().lens != 0 or ("lens", "blink") in ui.c.lights.calls
     ui.wait_state("review", 10)
-    assert (folder / "capture-0.jpg").is_file()
+    assert [f.name for f in c.store.files(sid, "capture")] == ["capture-0.jpg"]
+    assert c.store.get(sid).step is Step.CAPTURED, "journaled before the review screen says it is saved"
     ui.shot("06-review", ["How does this look?", "Use this photo", "Retake (2 left)"])
     ui.tap("approve")
     ui.wait_state("style")
@@ -76,7 +79,12 @@ def test_whole_session_by_touch(ui) -> None:
     ui.shot("10-thanks", ["Thank you!"])
     ui.touch_at(540, 960)
     ui.wait_state("attract")
-    assert not folder.exists(), "the session's data must be gone at the end"
+    # Only what the guest's live download link refers to outlives the session, until the link ends.
+    left = c.store.files(sid)
+    assert {f.kind for f in left} <= {"result", "download"} and all(f.expires_at for f in left), left
+    assert not c.store.files(sid, "capture")
+    c.downloads.revoke_all()
+    assert not [p for p in (c.store.root / sid).rglob("*") if p.is_file()], "the session's files must be gone"
     assert not any(b.has_thumb for b in cards), "no preview of the last guest may stay behind"
     assert c.flow.counters["completed"] >= 1
     assert ui.sim.snapshot().executed > executed0
@@ -103,11 +111,11 @@ def test_idle_timeout_returns_to_attract_and_deletes(ui) -> None:
     ui.wait_state("language")
     ui.tap("language", "fr")
     ui.wait_state("consent")
-    folder = c.session.folder
-    assert folder.exists()
+    sid = c.session.id
+    assert c.store.get(sid).step is Step.CREATED
     ui.clock.advance(c.ui.timeouts.consent_s + 1)
     ui.wait_state("attract", 5)
-    assert not folder.exists()
+    assert c.store.journal.get(sid).step is Step.DELETED
     assert c.flow.history[-2][2].startswith("idle timeout on consent")
 
 
@@ -148,13 +156,13 @@ def test_failsafe_recovers_after_injected_error(ui) -> None:
     ui.wait_state("language")
     ui.tap("language", "en")
     ui.wait_state("consent")
-    folder = c.session.folder
+    sid = c.session.id
     c.inject_error("boom")
     ui.wait_state("attendant_needed", 5)
     ui.shot("13-attendant", ["One moment please"])
     ui.clock.advance(c.ui.timeouts.failsafe_recover_s + 0.5)
     ui.wait_state("attract", 5)
-    assert not folder.exists()
+    assert c.store.journal.get(sid).step is Step.DELETED
 
 
 def test_camera_unplugged_and_back(ui) -> None:
@@ -182,9 +190,8 @@ def test_camera_unplugged_and_back(ui) -> None:
 def test_operator_menu_pin_lockout_and_wipe(ui) -> None:
     c = ui.c
     ui.to_attract()
-    stray = c.sessions_dir / "left-over"
-    stray.mkdir(parents=True, exist_ok=True)
-    (stray / "x.jpg").write_bytes(b"x")
+    left = c.store.create().id  # a guest's session still in the store (e.g. its download link is live)
+    c.store.write_file(left, "result", "x.jpg", b"x")
     for _ in range(c.ui.operator_taps):
         ui.touch_at(20, 1900)  # the hidden top-left corner
     assert ui.until(lambda: ui.app.sm.current == "pin", 3)
@@ -213,7 +220,8 @@ def test_operator_menu_pin_lockout_and_wipe(ui) -> None:
     assert any("camera: ok" in t for t in ui.texts())
     ui.tap("operator", "light_test")
     ui.tap("operator", "wipe")
-    assert not stray.exists()
+    assert c.store.sessions() == [] and not [p for p in c.store.root.rglob("*") if p.is_file()]
+    assert any(t.startswith("Wiped 1 sessions, 1 files") for t in ui.texts()), ui.texts()
     stops: list[int] = []
     real_stop = ui.app.stop
     ui.app.stop = lambda *a: stops.append(1)  # observe "leave kiosk mode" without ending the shared app
