@@ -8,11 +8,9 @@ operator when the profile belongs to another camera or has grown old.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +31,7 @@ from calibration.colour import ColorFit, apply_fit
 from calibration.config import CalibrationConfig
 from calibration.errors import ProfileError
 from calibration.lens import undistort, undistort_maps
+from models.store import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -241,27 +240,8 @@ def load_profile(path: str | os.PathLike[str]) -> Profile:
 
 def save_profile(profile: Profile, path: str | os.PathLike[str]) -> Path:
     """Write a profile atomically (temp file in the same folder, fsync, rename); returns the path."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(profile.model_dump(mode="json"), indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(p.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return p
+    return atomic_write_bytes(path, data.encode("utf-8"), mode=0o644)
 
 
 def update_profile(

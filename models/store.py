@@ -32,15 +32,18 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write data to path atomically (temp file in the same folder, fsync, rename, fsync the folder).
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> Path:
+    """Write data to path atomically (temp file in the same folder, fsync, rename, fsync the folder); the path.
+
+    The product's one atomic write: guest files, results, caches and profiles all go through it.
 
     Args:
-        path: the destination.
+        path: the destination; missing parent folders are made owner-only (0700).
         data: the bytes.
-        mode: permission bits of the file (guest data should pass 0o600).
+        mode: permission bits of the file (default owner-only, 0600; a file meant for others passes its own).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         os.fchmod(fd, mode)
@@ -53,6 +56,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+    return path
 
 
 def fsync_dir(folder: Path) -> None:
