@@ -54,7 +54,7 @@ python -m bench.report                              # re-render this page from d
 `tests/test_docs.py` fails when this page differs from what the stored JSON renders to. A result is marked
 **machine busy** when the 1-minute load average reached half the cores during the run: absolute times
 are then pessimistic, the ratios less so (the floor shares the load), but still noisier than on an idle
-machine. Results not stored here (generation, soak, matting, UI, fairness, hostile) are run by hand; their
+machine. Results not stored here (soak, matting, UI, fairness, hostile) are run by hand; their
 commands are in each module's docstring.
 """
 
