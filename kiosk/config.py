@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from calibration.config import CalibrationConfig
 from kiosk.app.config import UIConfig, pin_problem
@@ -24,6 +24,24 @@ CONFIG_ENV = "KIOSK_CONFIG"
 DATA_ENV = "KIOSK_DATA_DIR"
 MAX_CONFIG_BYTES = 1 << 20  # a kiosk.toml is a few KiB; a larger file is not one
 MAX_NESTING = 16  # tables and arrays deep; ours go 3 deep
+
+
+# Folders the store must never manage (it deletes whatever in its sessions/ no session owns): the root, the
+# home folder, and the system's own trees (and anything inside those marked as whole trees).
+SYSTEM_FOLDERS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media", "/mnt", "/opt",
+                  "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var")
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/sbin", "/sys", "/usr")
+
+
+def data_dir_problem(path: Path) -> str | None:
+    """Why a folder cannot be the kiosk's data folder (the root, $HOME, a system folder), or None."""
+    p = Path(os.path.abspath(os.path.expanduser(str(path))))
+    home = Path(os.path.abspath(os.path.expanduser("~")))
+    if p == Path("/") or p == home or str(p) in SYSTEM_FOLDERS:
+        return f"{p} is not a folder for guest data: give the kiosk its own, e.g. /var/lib/headshot-kiosk"
+    if any(str(p).startswith(tree + "/") for tree in SYSTEM_TREES):
+        return f"{p} is inside a system folder: give the kiosk its own, e.g. /var/lib/headshot-kiosk"
+    return None
 
 
 def default_data_dir() -> Path:
@@ -62,6 +80,14 @@ class KioskConfig(ConfigSection):
     generation: GenerationConfig = Field(
         default_factory=GenerationConfig, description="Generative headshots: model pack, runtime, worker watchdog."
     )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _own_folder(cls, v: Path) -> Path:
+        problem = data_dir_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @property
     def models_dir(self) -> Path:

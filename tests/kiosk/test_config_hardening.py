@@ -132,3 +132,23 @@ def test_lockout_survives_a_restart_and_doubles(tmp_path: Path) -> None:
     assert g.try_pin("482916") and g.lockouts == 0 and gate().lockouts == 0
     state.write_text("{damaged")
     assert gate().locked_for() > 0, "a damaged state file locks rather than opens"
+
+
+@pytest.mark.parametrize("folder", ["/", "~", "/etc", "/usr/local/share/kiosk", "/home", "/var"])
+def test_system_folders_and_home_are_refused_as_data_dir(folder: str) -> None:
+    from kiosk.config import parse_config
+    from kiosk.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="data_dir"):
+        parse_config({"data_dir": folder})
+
+
+def test_config_check_refuses_the_root_as_data_dir(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text('data_dir = "/"\n')
+    done = subprocess.run([sys.executable, "-m", "kiosk", "config", "check", str(cfg)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "data_dir" in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -400,3 +400,62 @@ def test_recovery_waits_for_the_sole_user(tmp_path: Path) -> None:
     after = SessionStore(tmp_path)
     assert after.last_recovery.temp_files_removed == 1 and after.last_recovery.writes_dropped == 1
     assert not tmp.exists()
+
+
+def test_a_sessions_folder_the_kiosk_did_not_make_is_refused_not_emptied(tmp_path: Path) -> None:
+    from kiosk.errors import InputError
+
+    (tmp_path / "sessions").mkdir()
+    (tmp_path / "sessions" / "holiday.jpg").write_bytes(b"someone's photo")
+    with pytest.raises(InputError, match="did not create"):
+        SessionStore(tmp_path)
+    assert (tmp_path / "sessions" / "holiday.jpg").read_bytes() == b"someone's photo"
+
+
+def test_recovery_and_wipe_refuse_a_store_without_its_marker(tmp_path: Path) -> None:
+    from kiosk.errors import InputError
+    from kiosk.session.store import MARKER
+
+    store = SessionStore(tmp_path)
+    (tmp_path / MARKER).unlink()
+    with pytest.raises(InputError, match="not the kiosk's session store"):
+        store.wipe_all()
+    with pytest.raises(InputError, match="not the kiosk's session store"):
+        store.recover()
+    store.close()
+
+
+def test_a_symlinked_sessions_folder_is_refused(tmp_path: Path) -> None:
+    from kiosk.errors import InputError
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not guest data")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sessions").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(InputError, match="symbolic link"):
+        SessionStore(data)
+    assert (elsewhere / "keep.txt").exists()
+
+
+def test_guest_files_journal_and_wal_are_owner_only_and_the_wal_is_truncated(tmp_path: Path) -> None:
+    import stat
+
+    old = os.umask(0o022)  # a permissive umask outside the systemd unit
+    try:
+        store = SessionStore(tmp_path / "data")
+        s = store.create()
+        path = store.write_file(s.id, "handoff", "E12345.jpg", b"x" * 5000)
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "data").glob("journal.sqlite3*")}
+        assert modes and all(m == 0o600 for m in modes.values()), modes
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        for folder in (store.root, path.parent, path.parent.parent):
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+        store.delete(s.id)
+        wal = tmp_path / "data" / "journal.sqlite3-wal"
+        assert not wal.exists() or wal.stat().st_size == 0, "the WAL still holds the deleted rows"
+        assert b"E12345" not in (tmp_path / "data" / "journal.sqlite3").read_bytes()
+        store.close()
+    finally:
+        os.umask(old)
