@@ -168,6 +168,7 @@ def assemble(config: KioskConfig, overrides: Overrides | None = None) -> KioskPa
             printer=printer,
             clock=o.clock,
             models_ok=models_ok(config),
+            lights_cfg=config.lights,
         )
     except BaseException:
         if o.store is None:

@@ -16,13 +16,14 @@ import cv2
 import numpy as np
 
 from kiosk.app.config import UIConfig
+from kiosk.app.listeners import LightsListener, light_table
 from kiosk.app.operator import CornerTaps, PinGate, pin_state_file
 from kiosk.app.processor import Processor
 from kiosk.app.wipe import WipeReport, wipe_everything
 from kiosk.app.worker import Job, PreviewJob, ProcessingWorker
 from kiosk.camera.base import CameraThread
 from kiosk.delivery.ports import Downloads, NoPrinter, OfflineDownloads, Printer
-from kiosk.lights import Lights, NoopLights
+from kiosk.lights import Lights, LightsConfig, NoopLights
 from kiosk.session.flow import CAMERA_STATES, Session, SessionFlow, State, Timeouts
 from kiosk.session.framing_worker import FramingResult, FramingWorker, Hint
 from kiosk.session.store import SessionStore, Step, StorageFull
@@ -72,6 +73,7 @@ class KioskController:
         printer: Printer | None = None,
         clock: Callable[[], float] = time.monotonic,
         models_ok: Callable[[], bool] | None = None,
+        lights_cfg: LightsConfig | None = None,
     ) -> None:
         """Wire the parts; nothing starts until start()."""
         self.ui = ui
@@ -83,6 +85,7 @@ class KioskController:
         self.downloads: Downloads = downloads or OfflineDownloads()
         self.printer: Printer = printer or NoPrinter()
         self.models_ok = models_ok or (lambda: True)
+        lights_cfg = lights_cfg or LightsConfig()
         self.flow = SessionFlow(
             store,
             timeouts_from(ui),
@@ -91,6 +94,7 @@ class KioskController:
             on_cleanup=self._on_cleanup,
         )
         self.flow.listen(self._on_transition)
+        self.flow.listen(LightsListener(self.lights, light_table(lights_cfg.countdown_ramp_ms, lights_cfg.lens_cue)))
         self.worker = ProcessingWorker(processor)
         # The lockout outlives a restart: its state sits in the data folder, beside the sessions folder.
         self.pin_gate = PinGate(ui.pin_hash, ui.pin_max_tries, ui.pin_lockout_s, clock=clock,
@@ -268,26 +272,12 @@ class KioskController:
                 self.framing.resume()
         else:
             self.framing.pause()
-        if new is State.ATTRACT:
-            self.lights.scene("attract")
-            self.lights.lens_cue("off")
-        elif new is State.FRAMING:
+        if new is State.FRAMING:
             self.framing_result = None
-            self.lights.scene("framing")
-            self.lights.lens_cue("off")
         elif new is State.COUNTDOWN:
             self._lost_since = None
             self.countdown_left = self.ui.countdown_s
-            self.lights.scene("countdown", fade_ms=800)
-            self.lights.lens_cue("blink")
-        elif new is State.CAPTURE:
-            self.lights.scene("flash", fade_ms=0)
-            self.lights.lens_cue("on")
-        elif new is State.REVIEW:
-            self.lights.scene("framing")
-            self.lights.lens_cue("off")
         elif new is State.PROCESSING:
-            self.lights.scene("idle")
             sess = self.flow.session
             assert sess is not None and sess.capture is not None and sess.style is not None
             sid = sess.id
@@ -302,9 +292,6 @@ class KioskController:
             except Exception:  # reason: no download is a degraded delivery, not a failed session
                 log.exception("download offer failed")
                 self.download_url = None
-        elif new is State.ATTENDANT_NEEDED:
-            self.lights.scene("idle")
-            self.lights.lens_cue("off")
 
     def _on_cleanup(self, sess: Session) -> None:
         if self.previews is not None:
