@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from pydantic import Field
 
 from kiosk.config_base import ConfigSection
+from kiosk.status import Level, PartStatus
 
 log = logging.getLogger(__name__)
 CALLS_MAX = 64  # recent light requests kept in .calls (operator menu, tests); bounded for long runs
@@ -62,8 +63,8 @@ class Lights(Protocol):
         """All outputs to their safe defaults."""
         ...
 
-    def status(self) -> str:
-        """One line for the operator: connected, firmware, faults."""
+    def status(self) -> PartStatus:
+        """The bridge's link for the operator: connected, firmware, faults."""
         ...
 
     def pop_buttons(self) -> list[str]:
@@ -104,9 +105,9 @@ class NoopLights:
         self.scene("idle")
         self.lens_cue("off")
 
-    def status(self) -> str:
+    def status(self) -> PartStatus:
         """Say that no lights are configured."""
-        return "no lights configured (lights.port_url is empty)"
+        return PartStatus("no lights configured (lights.port_url is empty)", Level.OFF)
 
     def pop_buttons(self) -> list[str]:
         """No hardware buttons."""
@@ -198,14 +199,17 @@ class BridgeLights:
         c = self._client
         return c is not None and c.state in (LinkState.READY, LinkState.DEGRADED)
 
-    def status(self) -> str:
+    def status(self) -> PartStatus:
         """Link state and firmware for the operator."""
+        fix = "check the bridge board's USB cable; `kiosk bridge selftest` tests the link"
         c = self._client
         if c is None:
-            return f"bridge {self.config.port_url}: not connected ({self.last_error or 'starting'})"
+            return PartStatus(f"bridge {self.config.port_url}: not connected ({self.last_error or 'starting'})",
+                              Level.FAIL, fix)
         info = c.info.firmware_id if c.info is not None else None
         state = "connected" if self.ok else f"link {c.state.name.lower()} ({c.last_error or self.last_error or ''})"
-        return f"bridge {self.config.port_url}: {state}" + (f", firmware {info}" if info else "")
+        line = f"bridge {self.config.port_url}: {state}" + (f", firmware {info}" if info else "")
+        return PartStatus(line) if self.ok else PartStatus(line, Level.FAIL, fix)
 
     def close(self) -> None:
         """Safe state, then stop the worker and the client."""

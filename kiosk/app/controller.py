@@ -27,6 +27,7 @@ from kiosk.lights import Lights, LightsConfig, NoopLights
 from kiosk.session.flow import CAMERA_STATES, Session, SessionFlow, State, Timeouts
 from kiosk.session.framing_worker import FramingResult, FramingWorker, Hint
 from kiosk.session.store import SessionStore, Step, StorageFull
+from kiosk.status import Level, PartStatus
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class KioskController:
     @property
     def styles(self) -> list[str]:
         """Styles on the style screen: the studio backdrops, then the model pack's presets ("ai:<name>")."""
-        return [*self.ui.styles, *getattr(self.worker.processor, "ai_styles", [])]
+        return [*self.ui.styles, *self.worker.processor.ai_styles]
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -128,11 +129,9 @@ class KioskController:
         self.framing.start()
         self._started = True
         self.lights.scene("attract")
-        warm_up = getattr(self.worker.processor, "warm_up", None)
-        if callable(warm_up):
-            # The generation worker loads and warms up its pack (seconds to minutes) off the UI thread.
-            self._warm = threading.Thread(target=warm_up, name="generation-warm-up", daemon=True)
-            self._warm.start()
+        # The generation worker loads and warms up its pack (seconds to minutes) off the UI thread.
+        self._warm = threading.Thread(target=self.worker.processor.warm_up, name="generation-warm-up", daemon=True)
+        self._warm.start()
 
     def stop(self) -> None:
         """Stop every thread, delete the live session, lights safe (a second call does nothing)."""
@@ -402,30 +401,37 @@ class KioskController:
         except Exception as err:  # noqa: BLE001  # reason: shown to the operator
             return f"test print failed: {err}"
 
-    def device_status(self) -> dict[str, str]:
-        """One line per device for the operator menu."""
+    def device_status(self) -> dict[str, PartStatus]:
+        """Every part's status for the operator menu, in a fixed order."""
         cam = self.camera
+        if cam.connected:
+            camera = PartStatus(f"ok, {cam.frames_read} frames")
+        else:
+            camera = PartStatus(f"not connected ({cam.last_error or 'starting'})", Level.FAIL,
+                                "check the camera's USB cable and power; camera.device in the config")
         disk = shutil.disk_usage(self.store.data_dir)
+        free = f"{disk.free / 1e9:.1f} GB free of {disk.total / 1e9:.1f} GB"
+        if disk.free < 200 << 20:
+            space = PartStatus(free, Level.FAIL, "free space on the data disk now (or `kiosk wipe`)")
+        elif disk.free < 2 << 30:
+            space = PartStatus(free, Level.WARN, "free space on the data disk before the next event")
+        else:
+            space = PartStatus(free)
+        models = (PartStatus("ok") if self.models_ok()
+                  else PartStatus("missing", Level.FAIL, "run `kiosk models fetch`"))
+        try:
+            processing = self.worker.processor.status()
+        except Exception as err:  # noqa: BLE001  # reason: a status line must never break the operator menu
+            processing = {"processing": PartStatus(f"status unavailable: {err}", Level.WARN)}
         return {
-            "camera": (
-                f"ok, {cam.frames_read} frames" if cam.connected else f"not connected ({cam.last_error or 'starting'})"
-            ),
+            "camera": camera,
             "bridge": self.lights.status(),
             "printer": self.printer.status(),
             "download": self.downloads.status(),
-            "models": "ok" if self.models_ok() else "missing (run `kiosk models fetch`)",
-            "disk": f"{disk.free / 1e9:.1f} GB free of {disk.total / 1e9:.1f} GB",
-            **self._processor_status(),
+            "models": models,
+            "disk": space,
+            **processing,
         }
-
-    def _processor_status(self) -> dict[str, str]:
-        status = getattr(self.worker.processor, "status", None)
-        if not callable(status):
-            return {}
-        try:
-            return dict(status())
-        except Exception as err:  # noqa: BLE001  # reason: a status line must never break the operator menu
-            return {"processing": f"status unavailable: {err}"}
 
     def counters(self) -> dict[str, str]:
         """Counters for the operator menu."""

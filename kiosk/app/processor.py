@@ -8,21 +8,35 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import cv2
 import numpy as np
+
+from kiosk.status import Level, PartStatus
 
 log = logging.getLogger(__name__)
 AI_PREFIX = "ai:"  # style names of the model pack's presets on the style screen ("ai:corporate")
 ResultWriter = Callable[[str, bytes], Path]  # (file name, bytes) -> where the session store put it
 
 
-class Processor(Protocol):
-    """Turns a capture into result files; runs on the processing thread only."""
+class Processor(ABC):
+    """Turns a capture into result files; runs on the processing thread only.
 
+    Everything but process() has a do-nothing default, so a processor says only what it does.
+    """
+
+    makes_previews = False  # whether preview() draws the guest on each backdrop
+
+    def __init__(self) -> None:
+        """No notice, no AI styles."""
+        self.notice: str | None = None  # set by process(): why an asked-for AI style fell back to studio
+        self.ai_styles: list[str] = []  # the model pack's presets offered on the style screen ("ai:<preset>")
+
+    @abstractmethod
     def process(
         self,
         bgr: np.ndarray,
@@ -32,10 +46,30 @@ class Processor(Protocol):
         progress: Callable[[float, str], None],
     ) -> dict[str, Path]:
         """Write one JPEG per format through `write` (the session store); report progress 0..1 with a stage."""
-        ...
+
+    def preview(self, bgr: np.ndarray, styles: list[str], on_image: Callable[[str, np.ndarray], None],
+                cancelled: Callable[[], bool]) -> None:  # fmt: skip
+        """Small previews of the guest on each style (none by default)."""
+        return None
+
+    def warm_up(self) -> None:
+        """Load slow models ahead of the first guest (off the UI thread); nothing by default."""
+        return None
+
+    def idle(self) -> None:
+        """Watchdog tick between jobs (on the processing thread); nothing by default."""
+        return None
+
+    def status(self) -> dict[str, PartStatus]:
+        """Operator status lines of the processing parts (none by default)."""
+        return {}
+
+    def close(self) -> None:
+        """Release models (on the processing thread); nothing by default."""
+        return None
 
 
-class StudioProcessor:
+class StudioProcessor(Processor):
     """The studio pipeline (kiosk.pipeline.studio), loaded once on the processing thread."""
 
     def __init__(
@@ -67,6 +101,7 @@ class StudioProcessor:
                 result if an AI style is asked for anyway).
             ai_styles: the model pack's style presets, offered as "ai:<preset>" next to the backdrops.
         """
+        super().__init__()
         from kiosk.delivery.provenance_config import ProvenanceConfig
 
         self.models_dir = models_dir
@@ -93,15 +128,29 @@ class StudioProcessor:
             self._pipe = StudioPipeline(self.models_dir, self.pipeline_config, profile=self.profile)
         return self._pipe
 
-    def status(self) -> dict[str, str]:
-        """Operator status lines of the processing parts (calibration)."""
+    makes_previews = True
+
+    def status(self) -> dict[str, PartStatus]:
+        """Operator status of the processing parts: the calibration profile and the AI generation."""
         if self.profile is None:
-            calib = "no calibration profile: captures are used as the camera delivers them"
+            calib = PartStatus("no calibration profile: captures are used as the camera delivers them", Level.WARN,
+                               "calibrate the booth's camera colour: `kiosk calibrate color`")
+        elif self.profile_warnings:
+            calib = PartStatus(f"profile of camera '{self.profile.camera_id}' applied; "
+                               + "; ".join(self.profile_warnings), Level.WARN, "calibrate again: `kiosk calibrate`")
         else:
-            calib = f"profile of camera '{self.profile.camera_id}' applied"
-        if self.profile_warnings:
-            calib += "; " + "; ".join(self.profile_warnings)
-        return {"calibration": calib, "generation": self.generation_state}
+            calib = PartStatus(f"profile of camera '{self.profile.camera_id}' applied")
+        state = self.generation_state
+        if state.startswith("off: no model pack") or self.generator is None:
+            gen = PartStatus(state, Level.OFF)
+        elif state.startswith("off"):
+            gen = PartStatus(state, Level.FAIL, "see docs/operator/troubleshooting.md (generation); guests get "
+                             "studio headshots meanwhile")
+        elif "note:" in state or "studio result delivered" in state:
+            gen = PartStatus(state, Level.WARN, "see the note; guests get studio headshots when AI cannot run")
+        else:
+            gen = PartStatus(state)
+        return {"calibration": calib, "generation": gen}
 
     def warm_up(self) -> None:
         """Start the generation worker and let it load and warm up the pack (call off the UI thread)."""

@@ -58,7 +58,7 @@ class ProcessingWorker:
 
     def submit_preview(self, bgr: np.ndarray, styles: list[str]) -> PreviewJob | None:
         """Queue style previews (None when the processor cannot make them); cancel() them when done."""
-        if not callable(getattr(self.processor, "preview", None)):
+        if not self.processor.makes_previews:
             return None
         job = PreviewJob()
         self._q.put((job, bgr, styles))
@@ -70,23 +70,19 @@ class ProcessingWorker:
         self._thread.join(timeout=60)
 
     def _run(self) -> None:
-        idle = getattr(self.processor, "idle", None)
         while True:
             try:
                 item = self._q.get(timeout=1.0)
             except queue.Empty:
-                if callable(idle):
-                    try:
-                        idle()
-                    except Exception:  # reason: the idle watchdog must not kill the processing thread
-                        log.exception("processor idle check failed")
+                try:
+                    self.processor.idle()
+                except Exception:  # reason: the idle watchdog must not kill the processing thread
+                    log.exception("processor idle check failed")
                 continue
             if item is None:
                 # MediaPipe graphs must be closed on the thread that made them (a close from the
                 # garbage collector on another thread can deadlock at exit).
-                close = getattr(self.processor, "close", None)
-                if callable(close):
-                    close()
+                self.processor.close()
                 return
             if isinstance(item[0], PreviewJob):
                 self._preview(*item)
@@ -99,7 +95,7 @@ class ProcessingWorker:
 
             try:
                 job.results = self.processor.process(bgr, style, formats, write, progress)
-                job.notice = getattr(self.processor, "notice", None)
+                job.notice = self.processor.notice
             except NoUsableFace as err:
                 log.info("capture has no usable face: %s", err.reason)
                 job.unusable = err.reason
@@ -112,9 +108,7 @@ class ProcessingWorker:
     def _preview(self, job: PreviewJob, bgr: np.ndarray, styles: list[str]) -> None:
         try:
             if not job.cancel.is_set():
-                self.processor.preview(  # type: ignore[attr-defined]  # reason: checked in submit_preview
-                    bgr, styles, job.images.__setitem__, job.cancel.is_set
-                )
+                self.processor.preview(bgr, styles, job.images.__setitem__, job.cancel.is_set)
         except Exception:  # reason: previews are a nicety; the style screen works without them
             log.warning("style previews failed", exc_info=True)
         finally:

@@ -27,6 +27,7 @@ from kiosk.delivery.printing import NoPrinter as NoCupsPrinter
 from kiosk.delivery.printing import PrinterPort, PrintError, PrintService
 from kiosk.errors import InputError
 from kiosk.session.store import SessionStore
+from kiosk.status import Level, PartStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,10 @@ class DownloadsUnavailable(OfflineDownloads):
         """Remember the reason (one line, no guest data)."""
         self.reason = reason
 
-    def status(self) -> str:
+    def status(self) -> PartStatus:
         """The reason, for the operator menu."""
-        return f"phone download off: {self.reason}"
+        return PartStatus(f"phone download off: {self.reason}", Level.FAIL,
+                          "set delivery.download.bind to an address of this machine and a free port")
 
 
 class StoreDownloads:
@@ -64,8 +66,8 @@ class StoreDownloads:
         """Stop offering them (session cleanup)."""
         self.server.withdraw(session_id)
 
-    def status(self) -> str:
-        """One line for the operator."""
+    def status(self) -> PartStatus:
+        """The server's state for the operator."""
         return self.server.status()
 
     def close(self) -> None:

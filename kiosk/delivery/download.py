@@ -55,12 +55,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from kiosk.delivery.config import DownloadConfig
 from kiosk.delivery.http_listener import Limits, Listener, Request, Response
 from kiosk.errors import InputError
 from kiosk.session.journal import SessionNotFound
 from kiosk.session.store import FILE_NAME_RE, SessionStore, Step
+from kiosk.status import Level, PartStatus
 
 log = logging.getLogger(__name__)
 
@@ -537,14 +539,19 @@ class DownloadServer:
                 self._expire(link)
         return len(links)
 
-    def status(self) -> str:
-        """One line for the operator."""
+    def status(self) -> PartStatus:
+        """The server for the operator: where phones reach it, live links; a loopback-only link is a warning."""
         if self._listener is None:
-            return "phone download off (server not running)"
+            return PartStatus("phone download off (server not running)", Level.FAIL, "restart the kiosk")
         now = self.mono()
         with self._lock:
             live = sum(1 for link in self._links.values() if link.expires_mono > now and not link.dead)
-        return f"phone download on {self.base_url} ({live} live links)"
+        line = f"phone download on {self.base_url} ({live} live links)"
+        host = (urlsplit(self.base_url).hostname or "").strip("[]")
+        if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127."):
+            return PartStatus(line + ": phones cannot reach a loopback address", Level.WARN,
+                              "set delivery.download.bind (and public_url) to the kiosk's Wi-Fi or LAN address")
+        return PartStatus(line)
 
     def _reload_due(self) -> bool:
         """At most one reload of the links from the store per second, whatever unknown tokens arrive."""

@@ -10,6 +10,8 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
+from kiosk.status import Level, PartStatus
+
 log = logging.getLogger(__name__)
 
 
@@ -28,8 +30,8 @@ class Downloads(Protocol):
         """End every link now (wipe); how many there were."""
         ...
 
-    def status(self) -> str:
-        """One line for the operator."""
+    def status(self) -> PartStatus:
+        """The part's state for the operator."""
         ...
 
 
@@ -48,8 +50,8 @@ class Printer(Protocol):
         """Operator test print; return a status text."""
         ...
 
-    def status(self) -> str:
-        """One line for the operator."""
+    def status(self) -> PartStatus:
+        """The part's state for the operator."""
         ...
 
     def paper_left(self) -> int | None:
@@ -71,9 +73,9 @@ class OfflineDownloads:
         """No links."""
         return 0
 
-    def status(self) -> str:
+    def status(self) -> PartStatus:
         """Say so."""
-        return "phone download off (no download server configured)"
+        return PartStatus("phone download off (delivery.download.enabled = false)", Level.OFF)
 
 
 class NoPrinter:
@@ -91,9 +93,9 @@ class NoPrinter:
         """Say so."""
         return "no printer configured"
 
-    def status(self) -> str:
+    def status(self) -> PartStatus:
         """Say so."""
-        return "no printer configured"
+        return PartStatus("no printer configured", Level.OFF)
 
     def paper_left(self) -> int | None:
         """Unknown."""

@@ -19,6 +19,7 @@ from kiosk.delivery.paper import CopyAllowance, CopyLimitReached, PaperCounter, 
 from kiosk.delivery.printer_state import PrinterState, PrinterStatus, classify
 from kiosk.delivery.printing_config import PrintingConfig
 from kiosk.errors import InputError, KioskError
+from kiosk.status import Level, PartStatus
 
 log = logging.getLogger(__name__)
 
@@ -514,17 +515,25 @@ class PrinterPort:
             return f"test print failed: {err}"
         return f"test print done on {outcome.job.printer} in {outcome.elapsed_s:.1f} s"
 
-    def status(self) -> str:
-        """One line for the operator: printer state and paper."""
+    def status(self) -> PartStatus:
+        """The printer for the operator: its state and paper, the fix in words when it cannot print."""
         try:
-            state = self.service.status().describe()
+            printer = self.service.status()
         except (NoPrinter, PrintError) as err:
-            state = str(err)
+            return PartStatus(str(err), Level.FAIL, "check the printer's power and cable, and the CUPS queue")
+        state = printer.describe()
         try:
             level = self.service.counter.level()
         except InputError as err:
-            return f"{state}; {err}"
-        return f"{state}; paper {level.remaining}/{level.capacity}"
+            return PartStatus(f"{state}; {err}", Level.FAIL, "restart the paper count (operator menu)")
+        line = f"{state}; paper {level.remaining}/{level.capacity}"
+        if not printer.can_print:
+            return PartStatus(line, Level.FAIL, printer.state.operator_text.replace("QUEUE", printer.name))
+        if level.remaining == 0:
+            return PartStatus(line, Level.FAIL, "load paper, then restart the paper count (operator menu)")
+        if level.remaining <= self.service.config.low_paper_sheets:
+            return PartStatus(line, Level.WARN, "paper is low: have the next pack ready")
+        return PartStatus(line)
 
     def paper_left(self) -> int | None:
         """Sheets left by the kiosk's count."""

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from kiosk.app.processor import Processor
 from tests.conftest import OffsetClock, xvfb_display
 
 REPO = Path(__file__).resolve().parents[3]
@@ -26,13 +27,16 @@ SHOTS = REPO / "artifacts" / "screenshots"
 OPERATOR_PIN = "482916"  # the kiosk under test gets this PIN (none is set by default)
 
 
-class GatedProcessor:
+class GatedProcessor(Processor):
     """The real studio processor; `hold()` makes the next job wait at its start until `release()`.
 
     Lets a test photograph the processing screen deterministically, whatever the CPU speed.
     """
 
+    makes_previews = True
+
     def __init__(self, real: Any) -> None:
+        super().__init__()
         self.real = real
         self.gate = threading.Event()
         self.gate.set()
@@ -49,10 +53,10 @@ class GatedProcessor:
     def preview(self, *args: Any) -> None:
         self.real.preview(*args)
 
-    def process(self, bgr: Any, style: str, formats: list[str], out_dir: Path, progress: Any) -> Any:
+    def process(self, bgr: Any, style: str, formats: list[str], write: Any, progress: Any) -> Any:
         progress(0.01, "queued")
         assert self.gate.wait(60), "test never released the processing gate"
-        return self.real.process(bgr, style, formats, out_dir, progress)
+        return self.real.process(bgr, style, formats, write, progress)
 
 
 @pytest.fixture(scope="session")

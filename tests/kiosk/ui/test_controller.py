@@ -11,6 +11,7 @@ import pytest
 
 from kiosk.app.assemble import Overrides, assemble
 from kiosk.app.config import UIConfig
+from kiosk.app.processor import Processor
 from kiosk.camera.config import VirtualCameraConfig
 from kiosk.camera.virtual import VirtualCamera
 from kiosk.config import KioskConfig, default_data_dir
@@ -20,8 +21,9 @@ from kiosk.lights import NoopLights
 from kiosk.session.flow import State
 
 
-class Failing:
+class Failing(Processor):
     def __init__(self, err: Exception) -> None:
+        super().__init__()
         self.err = err
 
     def process(self, *_args: Any) -> Any:

@@ -26,6 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kiosk.app.assemble import Overrides, assemble
 from kiosk.app.config import UIConfig
 from kiosk.app.headless import run_session
+from kiosk.app.processor import Processor, StudioProcessor
 from kiosk.camera.config import VirtualCameraConfig
 from kiosk.camera.virtual import VirtualCamera
 from kiosk.config import KioskConfig, default_data_dir
@@ -166,22 +167,37 @@ def _generation(pack: Path) -> dict[str, Any]:
     }
 
 
-class Recording:
+class Recording(Processor):
     """The app's real processor, recording the progress it reports."""
 
-    def __init__(self, real: Any) -> None:
+    def __init__(self, real: StudioProcessor) -> None:
+        super().__init__()
         self.real = real
+        self.ai_styles = real.ai_styles
         self.seen: list[tuple[float, str]] = []
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
+    @property
+    def generation_state(self) -> str:
+        return self.real.generation_state
+
+    def warm_up(self) -> None:
+        self.real.warm_up()
+
+    def status(self) -> Any:
+        return self.real.status()
+
+    def close(self) -> None:
+        self.real.close()
 
     def process(self, bgr: Any, style: str, formats: list[str], write: Any, progress: Any) -> Any:
         def record(frac: float, stage: str) -> None:
             self.seen.append((frac, stage))
             progress(frac, stage)
 
-        return self.real.process(bgr, style, formats, write, record)
+        try:
+            return self.real.process(bgr, style, formats, write, record)
+        finally:
+            self.notice = self.real.notice
 
 
 def _session_with(cfg: Any, processor: Any, style: str, out: Path) -> tuple[Any, list[str | None], Any, Any]:
