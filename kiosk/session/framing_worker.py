@@ -14,9 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+import numpy as np
 
 from kiosk.camera.base import CameraThread
+from kiosk.pipeline.framing import FaceProblem, assess
+from models.vision import Face
 
 log = logging.getLogger(__name__)
 
@@ -45,32 +49,15 @@ class FramingTargets:
     center_x_tol: float = 0.07
     second_face_ratio: float = 0.35
     pitch_max: float = 0.68
-    yaw_max: float = 0.28
+    max_yaw_deg: float = 40.0  # the pipeline's limit: a head turned further is refused there too
     still_speed: float = 0.25
     stillness_s: float = 1.5
-
-
-class FaceLike(Protocol):
-    """What guidance needs of a detected face (models.vision.Face fits)."""
-
-    @property
-    def x(self) -> float: ...  # noqa: D102  # reason: a protocol's read-only fields
-    @property
-    def y(self) -> float: ...  # noqa: D102
-    @property
-    def w(self) -> float: ...  # noqa: D102
-    @property
-    def h(self) -> float: ...  # noqa: D102
-    @property
-    def score(self) -> float: ...  # noqa: D102
-    @property
-    def keypoints(self) -> dict[str, tuple[float, float]]: ...  # noqa: D102
 
 
 class Detector(Protocol):
     """A face detector: BGR image in, faces in its pixel coordinates out, best first."""
 
-    def detect(self, bgr: Any) -> Sequence[FaceLike]:
+    def detect(self, bgr: np.ndarray) -> list[Face]:
         """Detect faces."""
         ...
 
@@ -85,11 +72,17 @@ class Box:
     h: float
 
 
-def guide(faces: Sequence[FaceLike], width: int, height: int, t: FramingTargets) -> tuple[Hint, Box | None]:
-    """The one hint for these faces, and the guest's face box (normalised); pure, unit-tested."""
-    if not faces:
+def guide(faces: Sequence[Face], width: int, height: int, t: FramingTargets) -> tuple[Hint, Box | None]:
+    """The one hint for these faces, and the guest's face box (normalised); pure, unit-tested.
+
+    Which face is the guest's and whether it can make a headshot (turned away, cut off) is decided by
+    the studio pipeline's own judge (kiosk.pipeline.framing.assess), so live guidance never calls a face
+    "perfect" that the pipeline then refuses; the hints add where the guest should stand.
+    """
+    judged = assess(list(faces), width, height, min_face_px=0.0, max_yaw_deg=t.max_yaw_deg)
+    main = judged.face
+    if main is None:
         return Hint.NO_FACE, None
-    main = max(faces, key=lambda f: f.w * f.h)
     box = Box(main.x / width, main.y / height, main.w / width, main.h / height)
     if sum(1 for f in faces if f.w * f.h >= t.second_face_ratio * main.w * main.h) > 1:
         return Hint.ONE_PERSON, box
@@ -103,16 +96,16 @@ def guide(faces: Sequence[FaceLike], width: int, height: int, t: FramingTargets)
         return Hint.MOVE_LEFT, box
     if cx > 0.5 + t.center_x_tol:
         return Hint.MOVE_RIGHT, box
+    if judged.problem is FaceProblem.CUT_OFF:
+        return Hint.STEP_BACK, box
     kp = main.keypoints
     if all(k in kp for k in ("right_eye", "left_eye", "nose", "mouth")):
-        eye_x = (kp["right_eye"][0] + kp["left_eye"][0]) / 2
         eye_y = (kp["right_eye"][1] + kp["left_eye"][1]) / 2
-        iod = max(1e-6, abs(kp["left_eye"][0] - kp["right_eye"][0]))
         span = kp["mouth"][1] - eye_y
         if span > 1e-6 and (kp["nose"][1] - eye_y) / span > t.pitch_max:
             return Hint.CHIN_UP, box
-        if abs(kp["nose"][0] - eye_x) / iod > t.yaw_max:
-            return Hint.LOOK_AT_CAMERA, box
+    if judged.problem is FaceProblem.TURNED_AWAY:
+        return Hint.LOOK_AT_CAMERA, box
     return Hint.PERFECT, box
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -11,27 +10,19 @@ import pytest
 from kiosk.camera.base import CameraThread
 from kiosk.camera.config import VirtualCameraConfig
 from kiosk.camera.virtual import VirtualCamera
+from kiosk.pipeline.framing import assess
 from kiosk.session.framing_worker import Box, FramingTargets, FramingWorker, Hint, Stillness, guide
+from models.vision import Face
 
 PORTRAITS = Path(__file__).resolve().parents[3] / ".." / "shared" / "testdata" / "portraits"
 W, H = 1000, 1000
 
 
-@dataclass
-class F:
-    x: float
-    y: float
-    w: float
-    h: float
-    score: float = 0.9
-    keypoints: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-
-def face(cx: float = 500, cy: float = 380, size: float = 280, nose_dx: float = 0.0, nose_t: float = 0.5) -> F:
+def face(cx: float = 500, cy: float = 380, size: float = 280, nose_dx: float = 0.0, nose_t: float = 0.5) -> Face:
     x, y = cx - size / 2, cy - size / 2
     eye_y = y + 0.35 * size
     mouth_y = y + 0.8 * size
-    return F(x, y, size, size, keypoints={
+    return Face(x, y, size, size, 0.9, keypoints={
         "right_eye": (cx - 0.2 * size, eye_y), "left_eye": (cx + 0.2 * size, eye_y),
         "nose": (cx + nose_dx * size, eye_y + nose_t * (mouth_y - eye_y)), "mouth": (cx, mouth_y),
     })
@@ -50,12 +41,23 @@ T = FramingTargets()
     ([face(cx=300)], Hint.MOVE_LEFT),  # raw left = mirrored right: the guest moves to their left
     ([face(cx=700)], Hint.MOVE_RIGHT),
     ([face(nose_t=0.85)], Hint.CHIN_UP),
-    ([face(nose_dx=0.15)], Hint.LOOK_AT_CAMERA),
+    ([face(nose_dx=0.12)], Hint.PERFECT),  # about 30°: a three-quarter pose the pipeline accepts
+    ([face(nose_dx=0.25)], Hint.LOOK_AT_CAMERA),  # about 49°: the pipeline would refuse it
 ])
-def test_guidance(faces: list[F], hint: Hint) -> None:
+def test_guidance(faces: list[Face], hint: Hint) -> None:
     got, box = guide(faces, W, H, T)
     assert got is hint
     assert (box is None) == (not faces)
+
+
+@pytest.mark.parametrize("nose_dx", [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, -0.2])
+def test_live_guidance_and_the_pipeline_judge_agree(nose_dx: float) -> None:
+    """One judge: "perfect" live means the pipeline accepts the face; a refused face is never "perfect"."""
+    f = face(nose_dx=nose_dx)
+    hint, _ = guide([f], W, H, T)
+    verdict = assess([f], W, H, min_face_px=0.0, max_yaw_deg=T.max_yaw_deg)
+    assert (hint is Hint.PERFECT) == (verdict.problem is None), (hint, verdict.message)
+
 
 
 def test_stillness_needs_a_still_guest() -> None:
