@@ -107,10 +107,10 @@ def main() -> int:
         from kiosk.camera.virtual import VirtualCamera
         from kiosk.config import KioskConfig, default_data_dir
         from kiosk.delivery.ports import NoPrinter, OfflineDownloads
+        from kiosk.i18n import Texts
         from kiosk.lights import NoopLights
         from kiosk.session.flow import State
         from kiosk.ui.app import KioskApp
-        from kiosk.ui.i18n import Texts
         from kiosk.ui.widgets import Btn
 
         cam_cfg = VirtualCameraConfig(width=960, height=720, fps=30)

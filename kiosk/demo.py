@@ -236,12 +236,11 @@ def _deliver(ctx: _Context, step: DemoStep, name: str, image: np.ndarray, what: 
 
 
 def _kiosk_session(ctx: _Context, step: DemoStep) -> None:
-    from kiosk.app.assemble import Overrides, assemble
+    from kiosk.app.assemble import Overrides, assemble, demo_devices
     from kiosk.app.headless import run_session
-    from kiosk.ui.runner import demo_parts
 
     out = ctx.out_dir / "kiosk-session"
-    camera, lights = demo_parts(ctx.cfg)
+    camera, lights = demo_devices(ctx.cfg)
     parts = assemble(ctx.cfg, Overrides(camera=camera, lights=lights, store=ctx.store, sweeper=False))
     controller = parts.controller
 

@@ -31,6 +31,29 @@ from kiosk.session.store import SessionStore, Sweeper
 log = logging.getLogger(__name__)
 
 
+DEMO_BRIDGE_URL = "sim://demo?wire=0"
+
+
+def demo_devices(cfg: KioskConfig) -> tuple[Camera, Lights]:
+    """The demo's virtual camera (bundled portrait, gentle motion) and the simulated bridge's lights."""
+    from kiosk.camera.config import VirtualCameraConfig
+    from kiosk.camera.virtual import VirtualCamera
+    from kiosk.lights import BridgeLights, LightsConfig, NoopLights
+
+    lights: Lights
+
+    source = cfg.camera.source if cfg.camera.backend == "virtual" else None
+    camera = VirtualCamera(VirtualCameraConfig(source=source))
+    try:
+        from firmware_bridge.sim import start
+
+        start(DEMO_BRIDGE_URL)
+        lights = BridgeLights(LightsConfig(port_url=DEMO_BRIDGE_URL))
+    except ImportError:
+        lights = NoopLights()
+    return camera, lights
+
+
 def detector_factory(cfg: KioskConfig) -> Callable[[], Detector]:
     """The short-range BlazeFace on frames downscaled to 320 px (built on the framing thread)."""
     from models.store import ModelStore

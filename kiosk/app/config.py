@@ -56,7 +56,7 @@ class UIConfig(ConfigSection):
         list(SUPPORTED_LANGUAGES),
         min_length=1,
         max_length=12,
-        description="Languages offered, in order (each needs kiosk/ui/i18n/<code>.json or one in i18n_dir).",
+        description="Languages offered, in order (each needs kiosk/i18n/<code>.json or one in i18n_dir).",
     )
     default_language: str = Field("en", pattern=r"^[a-z]{2}$", description="Language of the attract screen.")
     i18n_dir: Path | None = Field(

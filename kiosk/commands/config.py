@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     from kiosk.config import load_config, require_operator_pin
-    from kiosk.ui.i18n import Texts
+    from kiosk.i18n import Texts
 
     cfg = load_config(args.path or args.config)
     texts = Texts(list(cfg.ui.languages), cfg.ui.i18n_dir)  # raises ConfigError naming a bad text file

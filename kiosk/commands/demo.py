@@ -56,10 +56,11 @@ def _print_step(step: Any, number: int, total: int) -> None:
 
 def _run_window(cfg: Any, out_dir: Path, size: str | None) -> int:
     """Open the touchscreen UI in a window with the virtual camera and the simulated bridge."""
+    from kiosk.app.assemble import demo_devices
     from kiosk.errors import KioskError
-    from kiosk.ui.runner import demo_parts, run_app, window_size
+    from kiosk.ui.runner import run_app, window_size
 
-    camera, lights = demo_parts(cfg)
+    camera, lights = demo_devices(cfg)
     if cfg.ui.pin_hash is None:
         # The demo runs with no config: its operator menu gets a PIN of its own, shown here only.
         import secrets

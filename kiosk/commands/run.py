@@ -9,7 +9,7 @@ import signal
 import sys
 from typing import Any
 
-from kiosk.appliance import EXIT_RESTART
+from kiosk.app.appliance import EXIT_RESTART
 
 
 def register(sub: Any) -> None:
@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from kiosk.config import load_config, require_operator_pin
-    from kiosk.ui.i18n import Texts
+    from kiosk.i18n import Texts
     from kiosk.ui.runner import run_app, window_size
     from models.store import ModelStore
 

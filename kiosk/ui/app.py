@@ -18,8 +18,8 @@ from kivy.core.window import Window
 from kivy.uix.screenmanager import FadeTransition, NoTransition, ScreenManager
 
 from kiosk.app.controller import KioskController
+from kiosk.i18n import Texts
 from kiosk.session.flow import State
-from kiosk.ui.i18n import Texts
 from kiosk.ui.screens import (
     AttendantScreen,
     AttractScreen,

@@ -16,7 +16,6 @@ from kiosk.errors import InputError
 from kiosk.session.flow import State
 
 log = logging.getLogger(__name__)
-DEMO_BRIDGE_URL = "sim://demo?wire=0"
 
 
 def have_display() -> bool:
@@ -38,24 +37,6 @@ def window_size(cfg: KioskConfig, size: str | None) -> tuple[int, int]:
     if (cfg.ui.orientation == "landscape" and w < h) or (cfg.ui.orientation == "portrait" and w > h):
         w, h = h, w
     return w, h
-
-
-def demo_parts(cfg: KioskConfig) -> tuple[Any, Any]:
-    """The demo's virtual camera (bundled portrait, gentle motion) and the simulated bridge's lights."""
-    from kiosk.camera.config import VirtualCameraConfig
-    from kiosk.camera.virtual import VirtualCamera
-    from kiosk.lights import BridgeLights, LightsConfig, NoopLights
-
-    source = cfg.camera.source if cfg.camera.backend == "virtual" else None
-    camera = VirtualCamera(VirtualCameraConfig(source=source))
-    try:
-        from firmware_bridge.sim import start
-
-        start(DEMO_BRIDGE_URL)
-        lights: Any = BridgeLights(LightsConfig(port_url=DEMO_BRIDGE_URL))
-    except ImportError:
-        lights = NoopLights()
-    return camera, lights
 
 
 def copy_results_on_delivery(controller: Any, out_dir: Path) -> None:
@@ -147,7 +128,7 @@ def run_app(
     """Open the kiosk window and run until the operator leaves kiosk mode (or the window closes).
 
     Returns 0, or EXIT_RESTART when a SIGHUP brought a valid new config (with reload_on_hangup): the
-    caller starts the kiosk again with it (see kiosk.appliance.HangupReload).
+    caller starts the kiosk again with it (see kiosk.app.appliance.HangupReload).
     """
     if not have_display():
         raise InputError("no display ($DISPLAY is not set): run this on the kiosk's screen, or use `kiosk demo`")
@@ -155,8 +136,8 @@ def run_app(
 
     prepare_kivy(size[0], size[1], fullscreen=fullscreen)
     from kiosk.app.assemble import Overrides, assemble
+    from kiosk.i18n import Texts
     from kiosk.ui.app import KioskApp
-    from kiosk.ui.i18n import Texts
 
     texts = Texts(list(cfg.ui.languages), cfg.ui.i18n_dir)
     parts = assemble(cfg, Overrides(camera=camera, lights=lights))
@@ -166,7 +147,7 @@ def run_app(
         if results_to is not None:
             copy_results_on_delivery(controller, results_to)
         app = KioskApp(controller, texts, brand_color=cfg.pipeline.brand_color, cjk_font=cfg.ui.cjk_font)
-        from kiosk.appliance import EXIT_RESTART, ConfigKeeper, HangupReload, attach_to_app
+        from kiosk.app.appliance import EXIT_RESTART, ConfigKeeper, HangupReload, attach_to_app
 
         appliance = attach_to_app(app, controller, cfg)  # log file, sd_notify READY and WATCHDOG
         from kivy.clock import Clock

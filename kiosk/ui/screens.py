@@ -20,9 +20,9 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
 
+from kiosk.i18n import Texts
 from kiosk.session.flow import State
 from kiosk.session.framing_worker import Hint
-from kiosk.ui.i18n import Texts
 from kiosk.ui.widgets import (
     BG,
     MUTED,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.appliance import Notifier, Watchdog, setup_file_logging
+from kiosk.app.appliance import Notifier, Watchdog, setup_file_logging
 
 
 class FakeClock:

@@ -10,7 +10,7 @@ from typing import Any
 
 from kiosk_driver import finish_session, start_session
 
-from kiosk.appliance import Notifier, attach_to_app
+from kiosk.app.appliance import Notifier, attach_to_app
 from kiosk.session.journal import Step
 
 

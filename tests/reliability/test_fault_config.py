@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kiosk.appliance import ConfigKeeper, HangupReload, Notifier
+from kiosk.app.appliance import ConfigKeeper, HangupReload, Notifier
 from kiosk.cli import build_parser
 from kiosk.config import load_config
 from kiosk.session.flow import State

@@ -186,9 +186,9 @@ def ui(xvfb: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]
     from kiosk.camera.config import VirtualCameraConfig
     from kiosk.camera.virtual import VirtualCamera, demo_portrait_path
     from kiosk.config import KioskConfig, default_data_dir
+    from kiosk.i18n import Texts
     from kiosk.lights import BridgeLights, LightsConfig
     from kiosk.ui.app import KioskApp
-    from kiosk.ui.i18n import Texts
 
     models = default_data_dir() / "models"
     if not (models / "face_detection_short_range.tflite").is_file():

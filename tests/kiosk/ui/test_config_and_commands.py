@@ -15,7 +15,7 @@ from kiosk.app.operator import hash_pin
 from kiosk.cli import main
 from kiosk.config import KioskConfig, parse_config
 from kiosk.configdoc import sample_toml
-from kiosk.ui.i18n import BUNDLED, Texts
+from kiosk.i18n import BUNDLED, Texts
 
 
 def test_sample_round_trips_to_the_defaults() -> None:
