@@ -13,12 +13,15 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import Field
 
 from kiosk.config_base import ConfigSection
 from kiosk.status import Level, PartStatus
+
+if TYPE_CHECKING:
+    from firmware_bridge.client import BridgeClient
 
 log = logging.getLogger(__name__)
 CALLS_MAX = 64  # recent light requests kept in .calls (operator menu, tests); bounded for long runs
@@ -125,7 +128,7 @@ class NoopLights:
 class BridgeLights:
     """Lights through the firmware bridge client, commands sent from a worker thread."""
 
-    def __init__(self, config: LightsConfig, client_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, config: LightsConfig, client_factory: Callable[[], BridgeClient] | None = None) -> None:
         """Open the bridge (the client reconnects by itself) and start the command worker.
 
         Args:
@@ -136,15 +139,15 @@ class BridgeLights:
             raise ValueError("BridgeLights needs lights.port_url")
         self.config = config
         self._factory = client_factory or self._default_factory
-        self._client: Any = None
-        self._q: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue(maxsize=32)
+        self._client: BridgeClient | None = None
+        self._q: queue.Queue[tuple[str, tuple[str | int, ...]] | None] = queue.Queue(maxsize=32)
         self.last_error: str | None = None
         self.calls: collections.deque[tuple[str, str]] = collections.deque(maxlen=CALLS_MAX)
         self._buttons: collections.deque[str] = collections.deque(maxlen=16)
         self._thread = threading.Thread(target=self._run, name="lights", daemon=True)
         self._thread.start()
 
-    def _default_factory(self) -> Any:
+    def _default_factory(self) -> BridgeClient:
         from firmware_bridge.client import BridgeClient
 
         assert self.config.port_url is not None
@@ -152,7 +155,7 @@ class BridgeLights:
         client.on_event(self._on_event)
         return client.start()
 
-    def _on_event(self, event: Any) -> None:
+    def _on_event(self, event: object) -> None:
         """Called on the link thread: queue button presses for the session's clock (a stale press is dropped)."""
         from firmware_bridge.client import ButtonPressed
 
@@ -166,7 +169,7 @@ class BridgeLights:
             out.append(self._buttons.popleft())
         return out
 
-    def _put(self, op: str, *args: Any) -> None:
+    def _put(self, op: str, *args: str | int) -> None:
         try:
             self._q.put_nowait((op, args))
         except queue.Full:
@@ -231,7 +234,7 @@ class BridgeLights:
                 return
             self._do(*item)
 
-    def _do(self, op: str, args: tuple[Any, ...]) -> None:
+    def _do(self, op: str, args: tuple[str | int, ...]) -> None:
         from firmware_bridge.messages import LensPattern, Scene
 
         try:
@@ -239,9 +242,9 @@ class BridgeLights:
                 self._client = self._factory()
             c, max_ms = self._client, self.config.max_scene_ms
             if op == "scene":
-                c.scene(Scene[args[0].upper()], fade_ms=int(args[1]), max_ms=max_ms)
+                c.scene(Scene[str(args[0]).upper()], fade_ms=int(args[1]), max_ms=max_ms)
             elif op == "lens":
-                c.lens_cue(LensPattern[args[0].upper()], max_ms=max_ms)
+                c.lens_cue(LensPattern[str(args[0]).upper()], max_ms=max_ms)
             elif op == "safe":
                 c.safe_state()
             self.last_error = None

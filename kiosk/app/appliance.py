@@ -34,7 +34,36 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from kiosk.app.controller import KioskController
+    from kiosk.app.worker import ProcessingWorker
+    from kiosk.camera.base import CameraThread
+    from kiosk.config import KioskConfig
+    from kiosk.session.framing_worker import FramingWorker
+
+
+class Scheduler(Protocol):
+    """The UI clock (kivy.clock.Clock, or a test's): run callbacks on the UI thread later or repeatedly."""
+
+    def schedule_once(self, callback: Callable[[float], None], timeout: float = 0) -> object:
+        """Call callback(dt) once after timeout s."""
+        ...
+
+    def schedule_interval(self, callback: Callable[[float], None], timeout: float) -> object:
+        """Call callback(dt) every timeout s."""
+        ...
+
+
+class BindableApp(Protocol):
+    """The Kivy app as the appliance sees it: its start/stop events, and a place to keep the appliance."""
+
+    appliance: Appliance | None
+
+    def bind(self, **handlers: Callable[..., object]) -> None:
+        """Bind event handlers (on_start, on_stop)."""
+        ...
 
 log = logging.getLogger(__name__)
 
@@ -242,13 +271,13 @@ class ConfigKeeper:
     same strict schema as start-up; on an error it logs the key at fault and keeps the last good config.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None, current: Any) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None, current: KioskConfig) -> None:
         """Remember where the config comes from and the config running now."""
         self.path = path
         self.current = current
         self.last_error: str | None = None
 
-    def reload(self) -> tuple[Any, str | None]:
+    def reload(self) -> tuple[KioskConfig, str | None]:
         """(config to run with, error or None): the new config when valid, else the current one."""
         from kiosk.config import load_config, require_operator_pin
         from kiosk.errors import ConfigError
@@ -265,13 +294,12 @@ class ConfigKeeper:
         return fresh, None
 
 
-def controller_health(controller: Any) -> list[Callable[[], bool]]:
+def controller_health(controller: KioskController) -> list[Callable[[], bool]]:
     """Health checks of a running KioskController: its camera, framing and processing threads are alive."""
 
-    def alive(owner: Any, name: str) -> Callable[[], bool]:
+    def alive(part: CameraThread | FramingWorker | ProcessingWorker, name: str) -> Callable[[], bool]:
         def check() -> bool:
-            thread = getattr(owner, "_thread", None)
-            return thread is not None and thread.is_alive()
+            return part.alive
 
         check.__name__ = f"{name} thread alive"
         return check
@@ -283,7 +311,7 @@ def controller_health(controller: Any) -> list[Callable[[], bool]]:
     ]
 
 
-def status_line(controller: Any) -> str:
+def status_line(controller: KioskController) -> str:
     """One line for `systemctl status`: the screen and the session counters (no guest data)."""
     c = controller.flow.counters
     return f"{controller.state.value}; sessions {c['sessions']}, completed {c['completed']}, failsafe {c['failsafe']}"
@@ -297,7 +325,7 @@ class Appliance:
     log_handler: logging.Handler | None
     # Kivy's Clock holds callbacks weakly: these strong references keep the watchdog ticking (a lambda
     # handed straight to schedule_interval was collected after a few seconds and the pings stopped).
-    callbacks: list[Callable[..., Any]] = field(default_factory=list)
+    callbacks: list[Callable[..., None]] = field(default_factory=list)
 
     # Set by HangupReload before it stops the app to restart in place: RELOADING=1, not STOPPING=1.
     reloading: bool = False
@@ -311,11 +339,11 @@ class Appliance:
 
 
 def attach_to_app(
-    app: Any,
-    controller: Any,
-    cfg: Any,
+    app: BindableApp,
+    controller: KioskController,
+    cfg: KioskConfig,
     *,
-    scheduler: Any = None,
+    scheduler: Scheduler | None = None,
     notifier: Notifier | None = None,
     file_log: bool = True,
 ) -> Appliance:
@@ -345,11 +373,11 @@ def attach_to_app(
     def beat(_dt: float) -> None:
         wd.beat(status_line(controller))
 
-    def on_start(*_: Any) -> None:
+    def on_start(*_: object) -> None:
         # The next frame is drawn with the attract screen on it: then we are up.
         scheduler.schedule_once(ready, 0)
 
-    def on_stop(*_: Any) -> None:
+    def on_stop(*_: object) -> None:
         appliance.stop()
 
     appliance.callbacks += [ready, beat, on_start, on_stop]
@@ -376,8 +404,8 @@ class HangupReload:
     """
 
     def __init__(
-        self, keeper: ConfigKeeper, controller: Any, appliance: Appliance, stop: Callable[[], None],
-        scheduler: Any, poll_s: float = 1.0,
+        self, keeper: ConfigKeeper, controller: KioskController, appliance: Appliance, stop: Callable[[], None],
+        scheduler: Scheduler, poll_s: float = 1.0,
     ) -> None:
         """Wire the reload.
 

@@ -11,12 +11,21 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from kiosk.status import Level, PartStatus
+
+if TYPE_CHECKING:
+    from calibration.profile import Profile
+    from kiosk.delivery.provenance_config import ProvenanceConfig
+    from kiosk.generation.config import GenerationConfig
+    from kiosk.generation.supervisor import SupervisedGenerator
+    from kiosk.pipeline.config import PipelineConfig
+    from kiosk.pipeline.framing import Assessment
+    from kiosk.pipeline.studio import StudioPipeline, StudioResult
 
 log = logging.getLogger(__name__)
 AI_PREFIX = "ai:"  # style names of the model pack's presets on the style screen ("ai:corporate")
@@ -75,14 +84,14 @@ class StudioProcessor(Processor):
     def __init__(
         self,
         models_dir: Path,
-        pipeline_config: Any,
+        pipeline_config: PipelineConfig,
         jpeg_quality: int = 92,
         *,
-        provenance: Any = None,
-        profile: Any = None,
+        provenance: ProvenanceConfig | None = None,
+        profile: Profile | None = None,
         profile_warnings: list[str] | None = None,
-        generation: Any = None,
-        generator: Any = None,
+        generation: GenerationConfig | None = None,
+        generator: SupervisedGenerator | None = None,
         generation_reason: str | None = None,
         ai_styles: list[str] | None = None,
     ) -> None:
@@ -119,9 +128,9 @@ class StudioProcessor(Processor):
         self.notice: str | None = None  # set by process(): why an asked-for AI style fell back to studio
         self.generation_state = "starting" if generator is not None else f"off: {self.generation_reason}"
         self._warming = threading.Event()  # set while warm_up() loads the pack: jobs then fall back at once
-        self._pipe: Any = None
+        self._pipe: StudioPipeline | None = None
 
-    def _pipeline(self) -> Any:
+    def _pipeline(self) -> StudioPipeline:
         from kiosk.pipeline.studio import StudioPipeline
 
         if self._pipe is None:
@@ -168,7 +177,7 @@ class StudioProcessor(Processor):
             return
         finally:
             self._warming.clear()
-        info = getattr(self.generator, "info", {}) or {}
+        info = self.generator.info
         runtime = info.get("runtime") or {}
         notes = runtime.get("notes") or []
         self.generation_state = (
@@ -179,10 +188,11 @@ class StudioProcessor(Processor):
 
     def idle(self) -> None:
         """Watchdog tick between jobs: a generation worker that died while idle is restarted."""
-        check = getattr(self.generator, "check", None)
-        if callable(check) and check():
+        if self.generator is None:
+            return
+        if self.generator.check():
             self.generation_state = "restarted after the worker exited while idle"
-        reason = getattr(self.generator, "disabled_reason", None)
+        reason = self.generator.disabled_reason
         if reason:
             self.generation_state = f"off: {reason}"
 
@@ -219,7 +229,7 @@ class StudioProcessor(Processor):
         img = pipe.prepare(bgr)
         analysis = pipe.analyse(img)
         out: dict[str, Path] = {}
-        studio: dict[str, Any] = {}
+        studio: dict[str, StudioResult] = {}
         n = len(formats)
         for i, fmt in enumerate(formats):
 
@@ -240,11 +250,11 @@ class StudioProcessor(Processor):
     def _generate(
         self,
         img: np.ndarray,
-        analysis: Any,
+        analysis: Assessment,
         style: str,
         backdrop: str,
         formats: list[str],
-        studio: dict[str, Any],
+        studio: dict[str, StudioResult],
         out: dict[str, Path],
         write: ResultWriter,
         start: float,
@@ -282,7 +292,7 @@ class StudioProcessor(Processor):
     def _fell_back(self, reason: str) -> None:
         log.warning("AI style fell back to the studio result: %s", reason)
         self.notice = reason
-        disabled = getattr(self.generator, "disabled_reason", None)
+        disabled = self.generator.disabled_reason if self.generator is not None else None
         state = f"off: {disabled}" if disabled else "ready" if self.generator is not None else "off"
         self.generation_state = f"{state}; last job: studio result delivered ({reason})"
 

@@ -69,6 +69,11 @@ class ProcessingWorker:
         self._q.put(None)
         self._thread.join(timeout=60)
 
+    @property
+    def alive(self) -> bool:
+        """Whether its thread is running (the appliance's watchdog asks)."""
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         while True:
             try:

@@ -138,6 +138,11 @@ class CameraThread:
         self.camera.close()
         self.connected = False
 
+    @property
+    def alive(self) -> bool:
+        """Whether its thread is running (the appliance's watchdog asks)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def latest(self) -> Frame | None:
         """The newest frame (None before the first one or while disconnected)."""
         with self._lock:

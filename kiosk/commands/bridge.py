@@ -9,12 +9,13 @@ import statistics
 import time
 from typing import Any
 
+from kiosk.commands import Subparsers
 from kiosk.errors import InputError, KioskError
 
 SELFTEST_LEVEL = 600  # permille; bright enough to see, short enough not to dazzle anyone nearby
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the `bridge` command group."""
     p = sub.add_parser("bridge", help="the USB controller of lights, camera remote and buttons")
     bsub = p.add_subparsers(dest="bridge_cmd", metavar="ACTION", required=True)

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.camera.base import camera_id_for
+from kiosk.commands import Subparsers
 
 log = logging.getLogger(__name__)
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the `calibrate` command group."""
     p = sub.add_parser("calibrate", help="calibrate camera colour, lens and lights; apply the profile")
     csub = p.add_subparsers(dest="calibrate_cmd", metavar="ACTION", required=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+
+from kiosk.commands import Subparsers
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the `config` command group."""
     p = sub.add_parser("config", help="check the configuration or print a documented sample")
     csub = p.add_subparsers(dest="config_cmd", metavar="ACTION", required=True)

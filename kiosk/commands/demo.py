@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kiosk.commands import Subparsers
 
-def register(sub: Any) -> None:
+
+def register(sub: Subparsers) -> None:
     """Add the `demo` command."""
     p = sub.add_parser("demo", help="run one guest session on the bundled sample portrait (no hardware)")
     p.add_argument("--out", type=Path, help="output folder (default: out/demo-<time>)")

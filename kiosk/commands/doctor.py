@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from kiosk.commands import Subparsers
+
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 UNIT = "etc/systemd/system/headshot-kiosk.service"
 UDEV_RULE = "etc/udev/rules.d/99-headshot-bridge.rules"
@@ -50,7 +52,7 @@ class Check:
     fix: str = ""
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the `doctor` command."""
     p = sub.add_parser("doctor", help="check this installation and say how to fix what is wrong")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")

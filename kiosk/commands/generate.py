@@ -8,8 +8,10 @@ import json
 import sys
 from typing import Any
 
+from kiosk.commands import Subparsers
 
-def register(sub: Any) -> None:
+
+def register(sub: Subparsers) -> None:
     """Add the `generate` command."""
     from kiosk.pipeline.background import STYLES
     from kiosk.pipeline.formats import FORMATS

@@ -10,10 +10,11 @@ import argparse
 import errno
 import json
 from pathlib import Path
-from typing import Any
+
+from kiosk.commands import Subparsers
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the `headshot` command."""
     from kiosk.pipeline.background import STYLES
     from kiosk.pipeline.formats import FORMATS

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import errno
-from typing import Any
+
+from kiosk.commands import Subparsers
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the `matte` command."""
     p = sub.add_parser("matte", help="write the guest's matte (8-bit PNG, the photo's size)")
     p.add_argument("input", help="the photo (JPEG, PNG, …)")

@@ -7,8 +7,10 @@ import json
 import sys
 from typing import Any
 
+from kiosk.commands import Subparsers
 
-def register(sub: Any) -> None:
+
+def register(sub: Subparsers) -> None:
     """Add the `models` command group."""
     p = sub.add_parser("models", help="install, verify and list model files")
     msub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)

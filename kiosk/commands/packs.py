@@ -7,7 +7,8 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+
+from kiosk.commands import Subparsers
 
 
 def build_hint(pack_dir: Path) -> str:
@@ -17,7 +18,7 @@ def build_hint(pack_dir: Path) -> str:
             "(SD-Turbo is licensed for non-commercial use; see the operator docs for an sd15-lcm pack)")
 
 
-def register(msub: Any) -> None:
+def register(msub: Subparsers) -> None:
     """Add the pack actions to the `models` group."""
     from models.diffusion.build.families import FAMILIES
 

@@ -7,12 +7,12 @@ import logging
 import os
 import signal
 import sys
-from typing import Any
 
 from kiosk.app.appliance import EXIT_RESTART
+from kiosk.commands import Subparsers
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the `run` command."""
     p = sub.add_parser("run", help="start the kiosk (full screen touchscreen app)")
     p.add_argument("--windowed", action="store_true", help="open a window instead of full screen (set-up)")

@@ -11,12 +11,13 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+
+from kiosk.commands import Subparsers
 
 MAX_SHARE_BYTES = 50_000_000
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the `share` command."""
     p = sub.add_parser(
         "share",

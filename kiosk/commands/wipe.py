@@ -8,10 +8,11 @@ serving the wiped links at once: its download server checks the store on every r
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+from kiosk.commands import Subparsers
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add the `wipe` command."""
     p = sub.add_parser(
         "wipe",

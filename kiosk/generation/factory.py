@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kiosk.generation.base import Generator
 from kiosk.generation.config import GenerationConfig
 
+if TYPE_CHECKING:
+    from kiosk.generation.supervisor import SupervisedGenerator
 
-def make_generator(config: GenerationConfig, models_dir: Path) -> tuple[Generator | None, str | None]:
+
+def make_generator(config: GenerationConfig, models_dir: Path) -> tuple[SupervisedGenerator | None, str | None]:
     """(SupervisedGenerator, None) when a pack is installed and generation is on; else (None, why).
 
     The worker is not started here: call `start()` in the background so the studio path is never kept

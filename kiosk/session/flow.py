@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
+
+import numpy as np
 
 from kiosk.errors import KioskError
 
@@ -129,10 +131,9 @@ class Session:
     language: str = "en"
     consent: bool = False
     retakes: int = 0
-    capture: Any = None  # BGR uint8 ndarray of the approved/current capture
+    capture: np.ndarray | None = None  # BGR uint8 image of the approved/current capture
     style: str | None = None
     results: dict[str, Path] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 Listener = Callable[[State, State, str], None]
@@ -239,7 +240,6 @@ class SessionFlow:
             log.exception("closing the session in the store failed")
         sess.capture = None
         sess.results.clear()
-        sess.extras.clear()
 
     # -- guest actions -----------------------------------------------------------------------
     def start(self) -> None:
@@ -270,7 +270,7 @@ class SessionFlow:
         """The guest left the frame during the countdown."""
         self.go(S.FRAMING, "guest moved out of frame")
 
-    def captured(self, bgr: Any) -> None:
+    def captured(self, bgr: np.ndarray) -> None:
         """A capture was taken."""
         assert self.session is not None
         self.session.capture = bgr

@@ -201,6 +201,11 @@ class FramingWorker:
             self._thread.join(timeout=10)
             self._thread = None
 
+    @property
+    def alive(self) -> bool:
+        """Whether its thread is running (the appliance's watchdog asks)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def resume(self) -> None:
         """Analyse frames (live framing and countdown screens); resets the stillness timer."""
         self._still = Stillness(self.targets)

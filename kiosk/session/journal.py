@@ -25,11 +25,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from kiosk.errors import KioskError, TransientError
 
 SCHEMA_VERSION = 1
+# What a session record's meta holds: plain JSON (it is stored as JSON text in the journal).
+JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+
 log = logging.getLogger(__name__)
 
 
@@ -79,7 +82,7 @@ class SessionRecord:
     created_at: float
     updated_at: float
     history: tuple[tuple[Step, float], ...] = field(default=(), compare=False)
-    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    meta: Mapping[str, JsonValue] = field(default_factory=dict, compare=False)
 
     def reached(self, step: Step) -> bool:
         """Whether the session has reached (or passed) step."""
@@ -217,7 +220,7 @@ class Journal:
             self._db.close()
 
     # sessions -----------------------------------------------------------------------------------------
-    def create_session(self, session_id: str, now: float, meta: Mapping[str, Any] | None = None) -> None:
+    def create_session(self, session_id: str, now: float, meta: Mapping[str, JsonValue] | None = None) -> None:
         """Insert a new session in step CREATED."""
         with self._tx() as db:
             db.execute(
@@ -281,7 +284,7 @@ class Journal:
         assert record is not None  # reason: the row was just updated under the lock
         return record
 
-    def set_meta(self, session_id: str, key: str, value: Any, now: float) -> None:
+    def set_meta(self, session_id: str, key: str, value: JsonValue, now: float) -> None:
         """Set one JSON-serialisable meta value (no personal data) on a session."""
         with self._tx() as db:
             row = db.execute("SELECT meta FROM sessions WHERE id = ?", (session_id,)).fetchone()

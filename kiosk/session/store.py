@@ -41,12 +41,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kiosk.errors import InputError
 from kiosk.session.journal import (
     FileRecord,
     Journal,
+    JsonValue,
     SessionNotFound,
     SessionRecord,
     Step,
@@ -296,7 +296,7 @@ class SessionStore:
         return SweepReport()
 
     def create(
-        self, meta: Mapping[str, Any] | None = None, *, session_id: str | None = None
+        self, meta: Mapping[str, JsonValue] | None = None, *, session_id: str | None = None
     ) -> SessionRecord:
         """Start a session with an unguessable id (128 random bits); journaled before it returns.
 
@@ -342,7 +342,7 @@ class SessionStore:
             self._end_session(session_id)
         return rec
 
-    def set_meta(self, session_id: str, key: str, value: Any) -> None:
+    def set_meta(self, session_id: str, key: str, value: JsonValue) -> None:
         """Attach a small JSON value to a session (never personal data: retention does not treat it)."""
         self._live(session_id)
         self.journal.set_meta(session_id, key, value, self.clock())
@@ -359,7 +359,7 @@ class SessionStore:
 
         Args:
             session_id: a live session.
-            kind: one of retention.KINDS (capture, result, thumb, print, download, mail, handoff).
+            kind: one of retention.KINDS (capture, result, thumb, print, download, mail, handoff, contact, lead).
             name: file name: letters, digits, '.', '_', '-'.
             data: the bytes.
             expires_at: wall-clock seconds after which retention deletes it (None: with its session).

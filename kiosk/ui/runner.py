@@ -9,11 +9,17 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from kiosk.config import KioskConfig
 from kiosk.errors import InputError
 from kiosk.session.flow import State
+
+if TYPE_CHECKING:
+    from kiosk.app.controller import KioskController
+    from kiosk.camera.base import Camera
+    from kiosk.lights import Lights
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +45,7 @@ def window_size(cfg: KioskConfig, size: str | None) -> tuple[int, int]:
     return w, h
 
 
-def copy_results_on_delivery(controller: Any, out_dir: Path) -> None:
+def copy_results_on_delivery(controller: KioskController, out_dir: Path) -> None:
     """Copy each session's results to out_dir when it reaches the delivery screen (demo output)."""
 
     def on_change(_old: State, new: State, _reason: str) -> None:
@@ -59,7 +65,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 @contextmanager
 def stop_on_signals(
     stop: Callable[[], None],
-    every: Callable[[Callable[[float], None]], Any],
+    every: Callable[[Callable[[float], None]], object],
     hangup: Callable[[], None] | None = None,
 ) -> Iterator[Callable[[float], None]]:
     """While inside: SIGTERM / SIGINT stop the app cleanly (exit 0) instead of killing it mid-write.
@@ -84,7 +90,7 @@ def stop_on_signals(
     noted: list[int] = []  # list.append is atomic: the only thing a handler does
     handled = {"stop": False, "hups": 0}
 
-    def handler(signum: int, _frame: Any) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
         noted.append(signum)
 
     def act(_dt: float = 0.0) -> None:
@@ -119,8 +125,8 @@ def run_app(
     *,
     fullscreen: bool,
     size: tuple[int, int],
-    camera: Any = None,
-    lights: Any = None,
+    camera: Camera | None = None,
+    lights: Lights | None = None,
     results_to: Path | None = None,
     reload_on_hangup: bool = False,
     config_path: str | None = None,
