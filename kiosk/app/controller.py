@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
+from kiosk.app.attention import Attention, print_line
+from kiosk.app.capture import CaptureSaver
 from kiosk.app.config import UIConfig
 from kiosk.app.listeners import LightsListener, light_table
-from kiosk.app.operator import CornerTaps, PinGate, pin_state_file
+from kiosk.app.operator import CornerTaps, CounterFile, PinGate, pin_state_file
 from kiosk.app.processor import Processor
 from kiosk.app.wipe import WipeReport, wipe_everything
 from kiosk.app.worker import Job, PreviewJob, ProcessingWorker
@@ -25,11 +26,17 @@ from kiosk.camera.base import CameraThread
 from kiosk.delivery.ports import Downloads, NoPrinter, OfflineDownloads, Printer
 from kiosk.lights import Lights, LightsConfig, NoopLights
 from kiosk.session.flow import CAMERA_STATES, Session, SessionFlow, State, Timeouts
-from kiosk.session.framing_worker import FramingResult, FramingWorker, Hint
-from kiosk.session.store import SessionStore, Step, StorageFull
+from kiosk.session.framing_worker import Box, FramingResult, FramingWorker, Hint
+from kiosk.session.store import SessionStore, Step
 from kiosk.status import Level, PartStatus
 
 log = logging.getLogger(__name__)
+# Screens where a face near the camera counts as the guest still being there (framing and countdown analyse
+# frames anyway). Checked at a low rate: the style previews share the CPU.
+PRESENCE_STATES = frozenset({State.LANGUAGE, State.CONSENT, State.REVIEW, State.STYLE, State.DELIVERY})
+PRESENCE_RATE_HZ = 3.0
+PRESENCE_MIN_FACE = 0.08  # face box height, fraction of the frame: a passer-by far behind is not the guest
+PRESENCE_FRESH_S = 1.0  # an older framing result says nothing about now
 
 
 def timeouts_from(ui: UIConfig) -> Timeouts:
@@ -48,15 +55,9 @@ def timeouts_from(ui: UIConfig) -> Timeouts:
         thanks_s=t.thanks_s,
         failsafe_recover_s=t.failsafe_recover_s,
         processing_max_s=t.processing_max_s,
+        still_there_s=t.still_there_s,
+        presence_max_s=t.presence_max_s,
     )
-
-
-def encode_capture(bgr: np.ndarray, quality: int = 95) -> bytes:
-    """The capture as JPEG bytes (kept in the session store until the session ends)."""
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("cannot encode the capture as JPEG")
-    return bytes(buf.tobytes())
 
 
 class KioskController:
@@ -97,22 +98,33 @@ class KioskController:
         self.flow.listen(self._on_transition)
         self.flow.listen(LightsListener(self.lights, light_table(lights_cfg.countdown_ramp_ms, lights_cfg.lens_cue)))
         self.worker = ProcessingWorker(processor)
+        self.capture = CaptureSaver(camera, store)
         # The lockout outlives a restart: its state sits in the data folder, beside the sessions folder.
         self.pin_gate = PinGate(ui.pin_hash, ui.pin_max_tries, ui.pin_lockout_s, clock=clock,
                                 max_lockout_s=ui.pin_lockout_max_s, state_file=pin_state_file(store.data_dir))
         self.corner = CornerTaps(ui.operator_taps, 3.0, clock=clock)
+        self.attention = Attention(self.printer, self.lights, clock)  # printer truth and the attendant cue
+        self.framing_notice: str | None = None  # i18n key the live screen shows: why no countdown started
+        self._notice_until = 0.0
         self.job: Job | None = None
         self.previews: PreviewJob | None = None
         self.framing_result: FramingResult | None = None
         self.countdown_left = 0
         self.download_url: str | None = None
         self.print_message: str | None = None
-        self.prints = 0
+        # The operator's counters survive restarts (data folder, owner-only), saved whenever they change.
+        self.counter_file = CounterFile(store.data_dir)
+        saved = self.counter_file.load()
+        self.prints = saved.pop("prints")
+        self.flow.counters.update(saved)
+        self.flow.listen(lambda *_: self.save_counters())
         self.pin_open = False
         self.quit_requested = False
         self.injected_error: str | None = None
         self.notice: str | None = None  # shown on the delivery screen: the AI style fell back to studio
         self._lost_since: float | None = None
+        self.capture_box: Box | None = None  # the guest's face in the capture (the review screen's crop)
+        self._framing_period = framing.min_period
         self._started = False
         self._stopped = False
         self._warm: threading.Thread | None = None
@@ -121,6 +133,13 @@ class KioskController:
     def styles(self) -> list[str]:
         """Styles on the style screen: the studio backdrops, then the model pack's presets ("ai:<name>")."""
         return [*self.ui.styles, *self.worker.processor.ai_styles]
+
+    def style_label(self, style: str, lang: str) -> str | None:
+        """A model-pack style's name in `lang` from the pack's presets (English when missing); None otherwise."""
+        labels = self.worker.processor.ai_labels.get(style)
+        if not labels:
+            return None
+        return labels.get(lang) or labels.get("en")
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -141,6 +160,7 @@ class KioskController:
         if self.flow.session is not None:
             self.flow.cancel("kiosk stopped")
         self.framing.stop()
+        self.capture.close()
         self.camera.stop()
         self.worker.stop()
         self.lights.safe()
@@ -176,6 +196,7 @@ class KioskController:
             err, self.injected_error = self.injected_error, None
             raise RuntimeError(err)
         self._watch_camera()
+        self.attention.tick(self.flow.state is State.ATTRACT)
         for button in self.lights.pop_buttons():
             if button == "start" and self.flow.state is State.ATTRACT:
                 self.tap("start")
@@ -197,7 +218,17 @@ class KioskController:
             self._capture()
         elif st is State.PROCESSING:
             self._processing()
+        self._presence()
         self.flow.tick()
+
+    def _presence(self) -> None:
+        """A face near the camera is the guest still there: it restarts the idle timers."""
+        if not self.framing.active:
+            return
+        r = self.framing.latest()
+        near = r is not None and r.box is not None and r.box.h >= PRESENCE_MIN_FACE
+        if near and r is not None and self.clock() - r.t < PRESENCE_FRESH_S:
+            self.flow.presence()
 
     def _watch_camera(self) -> None:
         cam_ok = self.camera.connected
@@ -216,6 +247,7 @@ class KioskController:
             if self._lost_since is None:
                 self._lost_since = self.clock()
             elif self.clock() - self._lost_since > 0.6:
+                self.say("framing.lost")
                 self.flow.lost_framing()
                 return
         else:
@@ -224,22 +256,17 @@ class KioskController:
             self.flow.go(State.CAPTURE, "countdown done")
 
     def _capture(self) -> None:
-        still = self.camera.camera.capture_still()
-        if still is None:
-            frame = self.camera.latest()
-            if frame is None:
-                return  # wait for the next frame (a lost camera routes to the failsafe)
-            still = frame.image.copy()
         sess = self.flow.session
         assert sess is not None
-        try:
-            self.store.write_file(sess.id, "capture", f"capture-{sess.retakes}.jpg", encode_capture(still))
-            self.store.advance(sess.id, Step.CAPTURED)  # durable before the review screen says "saved"
-        except StorageFull:
-            log.warning("disk full while saving a capture: attendant needed")
+        outcome = self.capture.poll(sess.id, f"capture-{sess.retakes}.jpg")  # camera and fsync off this thread
+        if outcome is None or (outcome.still is None and not outcome.disk_full):
+            return  # still saving, or no frame yet: the next tick asks again
+        if outcome.disk_full:
             self.flow.fail("disk")
             return
-        self.flow.captured(still)
+        assert outcome.still is not None
+        self.capture_box = self.framing_result.box if self.framing_result is not None else None
+        self.flow.captured(outcome.still)
 
     def _processing(self) -> None:
         job = self.job
@@ -265,14 +292,21 @@ class KioskController:
         if new is State.STYLE and self.ui.style_previews:
             sess = self.flow.session
             if sess is not None and sess.capture is not None:
-                self.previews = self.worker.submit_preview(sess.capture, list(self.ui.styles))
-        if new in (State.FRAMING, State.COUNTDOWN):
+                self.previews = self.worker.submit_preview(sess.capture, self.styles)
+        live = (State.FRAMING, State.COUNTDOWN)
+        if new in live:
+            self.framing.min_period = self._framing_period
+            if old not in live or not self.framing.active:
+                self.framing.resume()  # a fresh stillness timer for each framing
+        elif new in PRESENCE_STATES:
+            self.framing.min_period = 1.0 / PRESENCE_RATE_HZ
             if not self.framing.active:
                 self.framing.resume()
         else:
             self.framing.pause()
         if new is State.FRAMING:
             self.framing_result = None
+            self.capture_box = None
         elif new is State.COUNTDOWN:
             self._lost_since = None
             self.countdown_left = self.ui.countdown_s
@@ -301,6 +335,8 @@ class KioskController:
         self.download_url = None
         self.print_message = None
         self.framing_result = None
+        self.capture_box = None
+        self._notice_until = 0.0
         try:
             self.downloads.withdraw(sess.id)
         except Exception:  # reason: withdrawal failure must not block the deletion
@@ -323,7 +359,11 @@ class KioskController:
             elif action == "cancel" and st not in (State.ATTRACT, State.CLEANUP, State.PROCESSING):
                 self.flow.cancel("guest cancelled")
             elif action == "shoot" and st is State.FRAMING:
-                self.flow.go(State.COUNTDOWN, "take photo tapped")
+                r = self.framing_result
+                if r is not None and r.box is not None:
+                    self.flow.go(State.COUNTDOWN, "take photo tapped")
+                else:  # a countdown that would only abort: say why instead
+                    self.say("framing.no_face_shoot")
             elif action == "approve" and st is State.REVIEW:
                 self.flow.approve()
             elif action == "retake" and st is State.REVIEW:
@@ -340,6 +380,11 @@ class KioskController:
             log.exception("tap %s failed", action)
             self._fail_once(f"error:{type(err).__name__}")
 
+    def more_time(self) -> None:
+        """The guest's "More time": every wait of this session doubles (a tap, so it also says they are there)."""
+        if self.flow.session is not None:
+            self.flow.more_time()
+
     def _print(self) -> None:
         sess = self.flow.session
         if sess is None or not sess.results or not self.printer.available():
@@ -348,9 +393,26 @@ class KioskController:
         try:
             self.print_message = self.printer.print_file(first)
             self.prints += 1
+            self.save_counters()
         except Exception as err:  # noqa: BLE001  # reason: a printer problem is shown to the guest, not raised
             log.warning("print failed: %s", err)
             self.print_message = "error"
+
+    def save_counters(self) -> None:
+        """Persist the operator's counters (only when they changed)."""
+        self.counter_file.save({**self.flow.counters, "prints": self.prints})
+
+    def say(self, key: str, seconds: float = 4.0) -> None:
+        """Show a framing notice (i18n key) on the live screen for a few seconds."""
+        self.framing_notice, self._notice_until = key, self.clock() + seconds
+
+    def notice_now(self) -> str | None:
+        """The framing notice while it lasts."""
+        return self.framing_notice if self.clock() < self._notice_until else None
+
+    def print_line(self) -> str | None:
+        """The delivery screen's print line (i18n key): this guest's job state, or why Print is unavailable."""
+        return print_line(self.printer, self.print_message is not None, self.print_message == "error")
 
     # -- operator ---------------------------------------------------------------------------------
     def corner_tap(self) -> bool:
