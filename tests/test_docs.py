@@ -135,6 +135,5 @@ def test_troubleshooting_covers_every_doctor_check() -> None:
     assert names <= headings, f"doctor checks without a section in troubleshooting.md: {sorted(names - headings)}"
 
 
-@pytest.mark.xfail(strict=True, reason="README is restructured by the lead at the end of issue 12")
 def test_readme_is_at_most_8_kb() -> None:
     assert (ROOT / "README.md").stat().st_size <= 8 * 1024
