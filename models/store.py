@@ -32,6 +32,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+PARTIAL_SUFFIX = ".part"  # atomic_write_bytes's temp files: ".<name>.<random>.part" beside the destination
+
+
+def is_partial_write(name: str) -> bool:
+    """Whether a file name is one of atomic_write_bytes's temp files (left behind only by a crash)."""
+    return name.startswith(".") and name.endswith(PARTIAL_SUFFIX)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> Path:
     """Write data to path atomically (temp file in the same folder, fsync, rename, fsync the folder); the path.
 
@@ -44,7 +52,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:

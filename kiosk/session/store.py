@@ -53,7 +53,7 @@ from kiosk.session.journal import (
     StorageFull,
 )
 from kiosk.session.retention import KINDS, SESSION_KINDS, RetentionConfig
-from models.store import atomic_write_bytes
+from models.store import atomic_write_bytes, is_partial_write
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,6 @@ SESSIONS_DIR = "sessions"
 # Written beside sessions/ when the store creates that folder: recovery and wipe delete everything in it that
 # no session owns, so they refuse one without the marker (a data_dir pointed at someone's files by mistake).
 MARKER = "sessions.marker"
-TMP_PREFIX = ".tmp-"
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -610,7 +609,7 @@ class SessionStore:
                             _rmtree(p)
                             rep.stray_removed += 1
                         continue
-                    if p.name.startswith(TMP_PREFIX):
+                    if is_partial_write(p.name):
                         p.unlink(missing_ok=True)
                         rep.temp_files_removed += 1
                     elif len(rel) != 2 or (entry.name, rel[0], rel[1]) not in tracked:

@@ -91,3 +91,22 @@ def test_install_from_http_url(cached_store, models_dir):
         server.server_close()
     with pytest.raises(ModelFetchError, match="https"):
         cached_store.install_from("face_detector_full", "http://example.com/model.tflite")
+
+
+def test_the_atomic_writes_temp_file_is_what_recovery_looks_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models import store as store_mod
+
+    seen: list[str] = []
+
+    def crash(src: str, _dst: object) -> None:
+        seen.append(Path(src).name)
+        raise OSError("simulated crash before the rename")
+
+    monkeypatch.setattr(store_mod.os, "replace", crash)
+    with pytest.raises(OSError, match="simulated"):
+        store_mod.atomic_write_bytes(tmp_path / "capture-0.jpg", b"x")
+    assert len(seen) == 1 and store_mod.is_partial_write(seen[0]), seen
+    assert not store_mod.is_partial_write("capture-0.jpg") and not store_mod.is_partial_write(".hidden")
+    assert list(tmp_path.iterdir()) == [], "the writer removes its own temp file when it can"

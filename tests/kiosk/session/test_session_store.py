@@ -17,7 +17,8 @@ import pytest
 from kiosk.errors import InputError
 from kiosk.session.journal import BadTransition, SessionNotFound, StorageFull
 from kiosk.session.retention import RetentionConfig
-from kiosk.session.store import TMP_PREFIX, SessionStore, Step
+from kiosk.session.store import SessionStore, Step
+from models.store import PARTIAL_SUFFIX, is_partial_write
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -87,7 +88,7 @@ def test_ids_are_unique_and_random(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["../evil", "..", ".hidden", "a/b", "", "x" * 200, "a\x00b", "名前.jpg", f"{TMP_PREFIX}x"]
+    "name", ["../evil", "..", ".hidden", "a/b", "", "x" * 200, "a\x00b", "名前.jpg", f".x.1a2b{PARTIAL_SUFFIX}"]
 )
 def test_bad_file_names_are_refused(tmp_path: Path, name: str) -> None:
     store = SessionStore(tmp_path)
@@ -192,7 +193,7 @@ def test_recovery_settles_leftovers(tmp_path: Path) -> None:
     s = store.create()
     store.write_file(s.id, "capture", "a.jpg", b"keep")
     folder = tmp_path / "sessions" / s.id / "capture"
-    (folder / f"{TMP_PREFIX}b.jpg-1234").write_bytes(b"half")
+    (folder / f".b.jpg.1234{PARTIAL_SUFFIX}").write_bytes(b"half")
     (folder / "untracked.jpg").write_bytes(b"?")
     (tmp_path / "sessions" / ("Z" * 22)).mkdir()
     (tmp_path / "sessions" / ("Z" * 22) / "x").write_bytes(b"?")
@@ -273,7 +274,7 @@ def test_disk_full_is_transient_and_leaves_nothing_half_written(tiny_disk: Path)
     assert info.value.transient and "disk full" in str(info.value)
     assert 1 <= written < 20
     on_disk = guest_files(tiny_disk)
-    assert not [p for p in on_disk if p.name.startswith(TMP_PREFIX)]
+    assert not [p for p in on_disk if is_partial_write(p.name)]
     assert sorted(p.name for p in on_disk) == sorted(["small.jpg"] + [f"r{i}.jpg" for i in range(written)])
     for f in store.files(s.id):
         assert hashlib.sha256(f.path.read_bytes()).hexdigest() == f.sha256
@@ -295,7 +296,7 @@ def _check_consistent(data_dir: Path, captured: dict[str, str]) -> None:
     RECOVERIES.append(store.last_recovery)
     assert store.journal.integrity_ok()
     on_disk = guest_files(data_dir)
-    assert not [p for p in on_disk if p.name.startswith(TMP_PREFIX)], "a temp file survived recovery"
+    assert not [p for p in on_disk if is_partial_write(p.name)], "a temp file survived recovery"
     tracked = set()
     for s in store.sessions():
         for f in store.files(s.id):
@@ -381,7 +382,7 @@ def test_recovery_waits_for_the_sole_user(tmp_path: Path) -> None:
     live.journal.file_intent(FileRecord(s.id, "capture", "a.jpg", 4, "0" * 64, "writing", 0.0, None))
     folder = tmp_path / "sessions" / s.id / "capture"
     folder.mkdir(parents=True)
-    tmp = folder / f"{TMP_PREFIX}a.jpg-0000"
+    tmp = folder / f".a.jpg.0000{PARTIAL_SUFFIX}"
     tmp.write_bytes(b"half")
     code = (
         "import sys; from kiosk.session.store import SessionStore; "
