@@ -207,7 +207,7 @@ def check_journal(cfg: Any) -> Check:
             "journal",
             WARN,
             f"{len(waiting)} captured session(s) not delivered yet",
-            "start the kiosk: it resumes them (or see the operator menu)",
+            "nothing to do: retention deletes them after retention.max_age_hours; `kiosk wipe` removes them now",
         )
     return Check("journal", OK, "intact, nothing waiting")
 
