@@ -7,10 +7,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from calibration.config import CalibrationConfig
 from kiosk.app.config import UIConfig, pin_problem
+from kiosk.app.modes import Mode, StationConfig, apply_preset, mode_problems
 from kiosk.camera.config import CameraConfig, OpenCVCameraConfig
 from kiosk.config_base import ConfigSection
 from kiosk.delivery.config import DeliveryConfig
@@ -58,6 +59,15 @@ class KioskConfig(ConfigSection):
     data_dir: Path = Field(
         default_factory=default_data_dir, description="Folder holding sessions, journal, models and calibration."
     )
+    mode: Mode = Field(
+        default="walk-in",
+        description="Station mode, a preset of steps, channels and texts that keys set here still override: "
+        "walk-in (print and QR), hr-onboarding (id step, export through delivery.handoff, no QR or print "
+        "unless configured), event (e-mail step with opt-in, through delivery.mail).",
+    )
+    station: StationConfig = Field(
+        default_factory=StationConfig, description="The id and e-mail steps: badge scan, lead list, timeout."
+    )
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="Studio pipeline defaults.")
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig, description="When guest data is deleted (at delivery; 24 h cap)."
@@ -81,6 +91,18 @@ class KioskConfig(ConfigSection):
         default_factory=GenerationConfig, description="Generative headshots: model pack, runtime, worker watchdog."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_preset(cls, data: Any) -> Any:
+        return apply_preset(data)
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> KioskConfig:
+        problems = mode_problems(self)
+        if problems:
+            raise ValueError(problems[0])
+        return self
+
     @field_validator("data_dir")
     @classmethod
     def _own_folder(cls, v: Path) -> Path:
@@ -101,6 +123,8 @@ def _format_error(err: ValidationError, source: str) -> str:
     if first["type"] == "extra_forbidden":
         return f"{source}: unknown key '{key}' (check the spelling against `kiosk config sample`)"
     msg = str(first["msg"]).removeprefix("Value error, ").replace("\n", " ")
+    if not first["loc"]:
+        return f"{source}: {msg}"  # a check across sections (the mode's needs) names its own keys
     return f"{source}: {key}: {msg}"
 
 
@@ -125,10 +149,15 @@ def parse_config(data: dict[str, Any], source: str = "config") -> KioskConfig:
         raise ConfigError(_format_error(err, source)) from err
 
 
+def config_file(path: str | os.PathLike[str] | None = None) -> Path:
+    """Where the config is read from: path, else $KIOSK_CONFIG, else kiosk.toml in the data folder."""
+    return Path(path or os.environ.get(CONFIG_ENV) or default_data_dir() / "kiosk.toml")
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> KioskConfig:
     """Load kiosk.toml from path, $KIOSK_CONFIG, or the data folder; defaults when none exists."""
     explicit = path is not None or bool(os.environ.get(CONFIG_ENV))
-    candidate = Path(path or os.environ.get(CONFIG_ENV) or default_data_dir() / "kiosk.toml")
+    candidate = config_file(path)
     if not candidate.exists():
         if explicit:
             raise ConfigError(f"config file {candidate} does not exist (create one with `kiosk config sample`)")

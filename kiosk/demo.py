@@ -141,30 +141,43 @@ def run_headless(
     session = store.create({"source": "demo"})
     try:
         ctx = _Context(cfg, out_dir, report, store, session.id, sample)
-        for number, (key, title, func) in enumerate(steps, 1):
-            step = DemoStep(key, title)
-            start = time.monotonic()
-            try:
-                func(ctx, step)
-            except StepSkipped as why:
-                step.status, step.detail = "skipped", str(why)
-            except Exception as err:  # reason: one step's failure is reported, the demo goes on
-                if key == "studio":
-                    raise  # the core of the demo: its error (missing models, ...) is the command's error
-                step.status = "failed"
-                step.detail = str(err) if isinstance(err, KioskError) else f"{type(err).__name__}: {err}"
-            finally:
-                step.seconds = time.monotonic() - start
-            report.steps.append(step)
-            if on_step is not None:
-                on_step(step, number, len(steps))
+        run_steps(steps, ctx, report, on_step, core="studio")
     finally:
         _forget(store, session.id)  # does something only when the privacy step did not run to the end
         store.close()
+    write_summary(report, t0, {"sample": sample.name})
+    return report
+
+
+def run_steps(steps: list[tuple[str, str, Callable[[Any, DemoStep], None]]], ctx: Any, report: DemoReport,
+              on_step: Callable[[DemoStep, int, int], None] | None, core: str | None = None) -> None:
+    """Run each (key, title, function) step, recording how it went; only the `core` step's error is raised."""
+    for number, (key, title, func) in enumerate(steps, 1):
+        step = DemoStep(key, title)
+        start = time.monotonic()
+        try:
+            func(ctx, step)
+        except StepSkipped as why:
+            step.status, step.detail = "skipped", str(why)
+        except Exception as err:  # reason: one step's failure is reported, the demo goes on
+            if key == core:
+                raise  # the core of the demo: its error (missing models, ...) is the command's error
+            step.status = "failed"
+            step.detail = str(err) if isinstance(err, KioskError) else f"{type(err).__name__}: {err}"
+        finally:
+            step.seconds = time.monotonic() - start
+        report.steps.append(step)
+        if on_step is not None:
+            on_step(step, number, len(steps))
+
+
+def write_summary(report: DemoReport, t0: float, head: dict[str, Any]) -> None:
+    """The output folder's files and every step's record, as session.json."""
+    out_dir = report.out_dir
     report.timings_ms["total"] = (time.monotonic() - t0) * 1000.0
     report.files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name != "session.json")
     summary = {
-        "sample": sample.name,
+        **head,
         "files": [p.relative_to(out_dir).as_posix() for p in report.files],
         "notes": report.notes,
         "steps": [s.to_dict() for s in report.steps],
@@ -172,7 +185,6 @@ def run_headless(
         "total_ms": round(report.timings_ms["total"], 1),
     }
     atomic_write_bytes(out_dir / "session.json", json.dumps(summary, indent=2).encode())
-    return report
 
 
 def _forget(store: SessionStore, session_id: str) -> None:

@@ -6,7 +6,7 @@ one typed record of the live objects, built at set-up and torn down in one place
     parts = assemble(cfg, Overrides(camera=VirtualCamera(...), lights=NoopLights()))
     parts.controller.start()
     ...
-    parts.close()            # controller (camera, framing, processing, lights), delivery, sweeper, store
+    parts.close()            # controller (camera, framing, processing, lights), delivery, outboxes, sweeper, store
 
 No Kivy here.
 """
@@ -18,15 +18,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiosk.app.controller import KioskController
+from kiosk.app.outboxes import Outboxes
 from kiosk.app.processor import Processor, StudioProcessor
+from kiosk.app.station import Station
 from kiosk.camera.base import Camera, CameraThread, create_camera
 from kiosk.config import KioskConfig
 from kiosk.delivery.ports import Downloads, Printer, close_delivery
 from kiosk.lights import Lights, make_lights
 from kiosk.session.framing_worker import Detector, FramingTargets, FramingWorker
 from kiosk.session.store import SessionStore, Sweeper
+
+if TYPE_CHECKING:
+    from models.diffusion.pack import StylePreset
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +62,24 @@ def demo_devices(cfg: KioskConfig) -> tuple[Camera, Lights]:
 
 
 def detector_factory(cfg: KioskConfig) -> Callable[[], Detector]:
-    """The short-range BlazeFace on frames downscaled to 320 px (built on the framing thread)."""
+    """The short-range BlazeFace (320 px), and the full-range one (640 px) for a distant guest when installed."""
+    from kiosk.session.framing_worker import NearFarDetector
+    from models.errors import ModelError
     from models.store import ModelStore
     from models.vision import FaceDetector
 
-    path = ModelStore(cfg.models_dir).path("face_detector_short")
-    return lambda: FaceDetector(path, min_confidence=0.5, max_side=320)
+    store = ModelStore(cfg.models_dir)
+    near = store.path("face_detector_short")
+    try:
+        far: Path | None = store.path("face_detector_full")
+    except ModelError:
+        far = None  # guidance still works; a distant guest hears "step in front of the camera"
+
+    def build() -> Detector:
+        return NearFarDetector(FaceDetector(near, min_confidence=0.5, max_side=320),
+                               FaceDetector(far, min_confidence=0.5, max_side=640) if far is not None else None)
+
+    return build
 
 
 def models_ok(cfg: KioskConfig) -> Callable[[], bool]:
@@ -93,11 +112,11 @@ def studio_processor(cfg: KioskConfig) -> StudioProcessor:
 
     profile, warnings = profile_for_config(cfg.calibration, cfg.data_dir, camera_id=camera_id_for(cfg.camera))
     generator, reason = make_generator(cfg.generation, cfg.models_dir)
-    ai_styles: list[str] = []
+    ai_styles: dict[str, StylePreset] = {}
     if generator is not None:
         from models.diffusion.pack import read_manifest
 
-        ai_styles = list(read_manifest(cfg.generation.resolved_pack_dir(cfg.models_dir)).styles)
+        ai_styles = dict(read_manifest(cfg.generation.resolved_pack_dir(cfg.models_dir)).styles)
     return StudioProcessor(
         cfg.models_dir,
         cfg.pipeline,
@@ -124,6 +143,7 @@ class Overrides:
     store: SessionStore | None = None  # a store the caller opened (and closes): shared, not owned
     clock: Callable[[], float] = time.monotonic
     sweeper: bool = True  # run the retention sweeper thread
+    config_path: str | None = None  # the file `config` came from (--config); the operator's settings go there
 
 
 @dataclass
@@ -137,6 +157,7 @@ class KioskParts:
     printer: Printer
     sweeper: Sweeper | None
     own_store: bool = True
+    outboxes: Outboxes | None = None  # e-mail and hand-off senders (the station's channels)
     _closed: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -150,6 +171,8 @@ class KioskParts:
             self.controller.stop()
         finally:
             close_delivery(self.downloads, self.printer)
+            if self.outboxes is not None:
+                self.outboxes.stop()  # queued items stay in the store: the next start sends them
             if self.sweeper is not None:
                 self.sweeper.stop()
             if self.own_store:
@@ -180,6 +203,8 @@ def assemble(config: KioskConfig, overrides: Overrides | None = None) -> KioskPa
         cam_thread = CameraThread(o.camera if o.camera is not None else create_camera(config.camera), clock=o.clock)
         framing = FramingWorker(cam_thread, detector_factory(config),
                                 FramingTargets(stillness_s=config.ui.stillness_s), clock=o.clock)
+        outboxes = Outboxes.from_config(config, store)
+        station = Station.from_config(config, store, outboxes, cam_thread, o.clock)
         controller = KioskController(
             config.ui,
             store,
@@ -192,10 +217,16 @@ def assemble(config: KioskConfig, overrides: Overrides | None = None) -> KioskPa
             clock=o.clock,
             models_ok=models_ok(config),
             lights_cfg=config.lights,
+            station=station,
         )
     except BaseException:
         if o.store is None:
             store.close()
         raise
+    from kiosk.app.settings import SettingsFile
+    from kiosk.config import config_file
+
+    controller.settings = SettingsFile(config_file(o.config_path), config)
     sweeper = Sweeper(store).start() if o.sweeper else None
-    return KioskParts(config, store, controller, downloads, printer, sweeper, own_store=o.store is None)
+    return KioskParts(config, store, controller, downloads, printer, sweeper, own_store=o.store is None,
+                      outboxes=outboxes.start())

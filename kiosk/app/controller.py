@@ -20,6 +20,8 @@ from kiosk.app.config import UIConfig
 from kiosk.app.listeners import LightsListener, light_table
 from kiosk.app.operator import CornerTaps, CounterFile, PinGate, pin_state_file
 from kiosk.app.processor import Processor
+from kiosk.app.settings import SettingsFile
+from kiosk.app.station import Station
 from kiosk.app.wipe import WipeReport, wipe_everything
 from kiosk.app.worker import Job, PreviewJob, ProcessingWorker
 from kiosk.camera.base import CameraThread
@@ -76,8 +78,9 @@ class KioskController:
         clock: Callable[[], float] = time.monotonic,
         models_ok: Callable[[], bool] | None = None,
         lights_cfg: LightsConfig | None = None,
+        station: Station | None = None,
     ) -> None:
-        """Wire the parts; nothing starts until start()."""
+        """Wire the parts; nothing starts until start() (station: the mode's steps, default walk-in)."""
         self.ui = ui
         self.clock = clock
         self.store = store
@@ -96,6 +99,8 @@ class KioskController:
             on_cleanup=self._on_cleanup,
         )
         self.flow.listen(self._on_transition)
+        self.station = station or Station.walk_in(store)
+        self.station.attach(self.flow)  # the id and e-mail steps, and the hand-over at delivery
         self.flow.listen(LightsListener(self.lights, light_table(lights_cfg.countdown_ramp_ms, lights_cfg.lens_cue)))
         self.worker = ProcessingWorker(processor)
         self.capture = CaptureSaver(camera, store)
@@ -104,6 +109,7 @@ class KioskController:
                                 max_lockout_s=ui.pin_lockout_max_s, state_file=pin_state_file(store.data_dir))
         self.corner = CornerTaps(ui.operator_taps, 3.0, clock=clock)
         self.attention = Attention(self.printer, self.lights, clock)  # printer truth and the attendant cue
+        self.settings: SettingsFile | None = None  # the config file the operator's settings go to (assemble)
         self.framing_notice: str | None = None  # i18n key the live screen shows: why no countdown started
         self._notice_until = 0.0
         self.job: Job | None = None
@@ -163,6 +169,7 @@ class KioskController:
         self.capture.close()
         self.camera.stop()
         self.worker.stop()
+        self.station.stop()
         self.lights.safe()
         self.lights.close()
 
@@ -219,6 +226,7 @@ class KioskController:
         elif st is State.PROCESSING:
             self._processing()
         self._presence()
+        self.station.tick()
         self.flow.tick()
 
     def _presence(self) -> None:
@@ -355,7 +363,7 @@ class KioskController:
             elif action == "agree" and st is State.CONSENT:
                 assert self.flow.session is not None
                 self.store.advance(self.flow.session.id, Step.CONSENTED)  # recorded before framing starts
-                self.flow.accept_consent()
+                self.flow.accept_consent(self.station.next_after(State.CONSENT))
             elif action == "cancel" and st not in (State.ATTRACT, State.CLEANUP, State.PROCESSING):
                 self.flow.cancel("guest cancelled")
             elif action == "shoot" and st is State.FRAMING:
@@ -376,6 +384,8 @@ class KioskController:
                 self.flow.done()
             elif action == "finish" and st is State.THANKS:
                 self.flow.go(State.CLEANUP, "completed")
+            else:
+                self.station.tap(action, arg)  # the id and e-mail steps' taps (others are ignored)
         except Exception as err:  # reason: a tap must never crash the kiosk; route to the failsafe
             log.exception("tap %s failed", action)
             self._fail_once(f"error:{type(err).__name__}")
@@ -493,6 +503,7 @@ class KioskController:
             "models": models,
             "disk": space,
             **processing,
+            **self.station.status(),
         }
 
     def counters(self) -> dict[str, str]:

@@ -20,6 +20,15 @@ class DemoSessionError(RuntimeError):
     """The simulated session did not reach the end."""
 
 
+@dataclass(frozen=True)
+class Guest:
+    """What the simulated guest types on the station's steps (None: skip the e-mail step)."""
+
+    identity: str = "E-10442"
+    email: str | None = None
+    opt_in: bool = False
+
+
 @dataclass
 class SessionRun:
     """What a simulated session did."""
@@ -39,6 +48,7 @@ def run_session(
     timeout_s: float = 180.0,
     manual_after_s: float = 20.0,
     tick_s: float = 0.02,
+    guest: Guest | None = None,
 ) -> SessionRun:
     """Drive one session from the attract screen to cleanup; copy the results to out_dir.
 
@@ -50,6 +60,7 @@ def run_session(
         timeout_s: give up after this long, s.
         manual_after_s: tap "take photo now" if auto-capture has not fired after this long, s.
         tick_s: controller tick period, s.
+        guest: what to type on the id and e-mail steps, when the station has them.
     """
     run = SessionRun()
     style = style or c.ui.styles[0]
@@ -69,7 +80,8 @@ def run_session(
 
     c.flow.listen(on_change)
     try:
-        return _drive(c, run, out_dir, language, style, t0, deadline, manual_after_s, tick_s, timeout_s)
+        return _drive(c, run, out_dir, language, style, t0, deadline, manual_after_s, tick_s, timeout_s,
+                      guest or Guest())
     finally:
         c.flow.unlisten(on_change)
 
@@ -85,6 +97,7 @@ def _drive(
     manual_after_s: float,
     tick_s: float,
     timeout_s: float,
+    guest: Guest,
 ) -> SessionRun:
     framing_since: float | None = None
     seen: State | None = None
@@ -101,6 +114,19 @@ def _drive(
             c.tap("language", language)
         elif st is State.CONSENT:
             c.tap("agree")
+        elif st is State.IDENTITY:
+            c.tap("identity", guest.identity)
+            if c.state is State.IDENTITY:
+                raise DemoSessionError(f"the id step refused the id ({c.station.error})")
+        elif st is State.EMAIL:
+            if guest.email is None:
+                c.tap("skip")
+            else:
+                if guest.opt_in != c.station.opted_in:
+                    c.tap("optin")
+                c.tap("email", guest.email)
+                if c.state is State.EMAIL:
+                    raise DemoSessionError(f"the e-mail step refused the address ({c.station.error})")
         elif st is State.FRAMING and framing_since and time.monotonic() - framing_since > manual_after_s:
             run.notes.append("auto-capture did not fire; used the take-photo button")
             c.tap("shoot")

@@ -65,6 +65,7 @@ class VirtualCamera(Camera):
         self._next = 0.0
         self._n = 0
         self.source = config.source or demo_portrait_path()
+        self._held: np.ndarray | None = None
 
     @property
     def fps(self) -> float:
@@ -78,6 +79,10 @@ class VirtualCamera(Camera):
     def replug(self) -> None:
         """Simulate plugging the camera back in."""
         self._plugged.set()
+
+    def hold_up(self, image: np.ndarray | None) -> None:
+        """Show a BGR image in front of the source until called with None (a badge held up to the camera)."""
+        self._held = None if image is None else fit_into(image, self.config.width, self.config.height)
 
     @property
     def plugged(self) -> bool:
@@ -120,6 +125,9 @@ class VirtualCamera(Camera):
         if not self._plugged.is_set():
             raise CameraDisconnected("virtual camera unplugged")
         self._n += 1
+        held = self._held
+        if held is not None:
+            return held.copy()
         if self._video is not None:
             ok, frame = self._video.read()
             if not ok:

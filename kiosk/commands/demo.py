@@ -17,6 +17,10 @@ def register(sub: Subparsers) -> None:
         "--headless", action="store_true", help="no window even when a display is present (simulated taps)"
     )
     p.add_argument("--size", help="window size WIDTHxHEIGHT (default: from [ui] in the config)")
+    p.add_argument("--mode", choices=("hr-onboarding", "event", "walk-in"),
+                   help="with --headless: one session in this station mode (hr-onboarding: typed id, export to a "
+                   "folder, badge scan; event: opted-in address, e-mail to a local SMTP server; walk-in: the "
+                   "showcase), each step in session.json")
     p.set_defaults(func=run)
 
 
@@ -28,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     out_dir = args.out or default_out_dir()
+    if args.mode is not None:
+        return _run_mode(cfg, out_dir, args)
     if have_display() and not args.headless:
         return _run_window(cfg, out_dir, args.size)
     _say("Headshot Kiosk demo: one guest session on the bundled sample portrait "
@@ -41,6 +47,26 @@ def run(args: argparse.Namespace) -> int:
     _say(f"demo finished in {report.timings_ms['total'] / 1000:.1f} s: {done} of {len(report.steps)} steps ok"
          + (f", skipped: {', '.join(skipped)}" if skipped else "")
          + (f", FAILED: {', '.join(failed)}" if failed else "")
+         + f"; results in {report.out_dir.resolve()} (summary: session.json)")
+    from kiosk.demo_modes import mode_lines
+
+    for line in mode_lines():
+        _say(line)
+    return 0 if report.ok else 1
+
+
+def _run_mode(cfg: Any, out_dir: Path, args: argparse.Namespace) -> int:
+    """One headless session in a station mode, a line per step."""
+    from kiosk.demo_modes import run_mode
+    from kiosk.errors import InputError
+
+    if not args.headless:
+        raise InputError("--mode runs without a window: add --headless (the window demo follows the config's mode)")
+    _say(f"Headshot Kiosk demo, station mode {args.mode}: one guest session by simulated touch")
+    report = run_mode(cfg, out_dir, args.mode, on_step=_print_step)
+    failed = [s.title for s in report.steps if s.status == "failed"]
+    _say(f"mode {args.mode} finished in {report.timings_ms['total'] / 1000:.1f} s: "
+         + (f"FAILED: {', '.join(failed)}" if failed else "every step ok")
          + f"; results in {report.out_dir.resolve()} (summary: session.json)")
     return 0 if report.ok else 1
 

@@ -33,21 +33,47 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+class WifiConfig(ConfigSection):
+    """A "join this Wi-Fi" QR code shown before the download's, for a kiosk running its own access point."""
+
+    ssid: str | None = Field(
+        default=None, min_length=1, max_length=32,
+        description="Network name (SSID) of the kiosk's access point; empty: no Wi-Fi QR code.",
+    )
+    security: Literal["WPA", "WEP", "nopass"] = Field(
+        default="WPA", description="WPA (WPA/WPA2/WPA3 personal), WEP or nopass (an open network)."
+    )
+    password_file: SecretFile | None = Field(
+        default=None, description="File holding the Wi-Fi password (chmod 600); needed unless security = nopass."
+    )
+    hidden: bool = Field(default=False, description="The network does not broadcast its name.")
+
+    @model_validator(mode="after")
+    def _password(self) -> WifiConfig:
+        if self.ssid is None:
+            if self.password_file is not None:
+                raise ValueError("password_file without ssid: set ssid (the access point's name) or remove it")
+        elif (self.security == "nopass") != (self.password_file is None):
+            raise ValueError("security = 'nopass' takes no password_file; WPA and WEP need one")
+        return self
+
+
 class DownloadConfig(ConfigSection):
     """The local download server the guest's phone reaches through the QR code (`[delivery.download]`)."""
 
     enabled: bool = Field(default=True, description="Offer the QR download on the delivery screen.")
     bind: list[str] = Field(
-        default=["127.0.0.1"],
+        default=["auto"],
         min_length=1,
         max_length=8,
-        description="IP addresses to listen on (only these): set the kiosk's Wi-Fi/LAN address for phones.",
+        description="IP addresses to listen on (only these); \"auto\": the address of the interface holding the "
+        "default route (else the first other interface that is up), found at start, for phones to reach.",
     )
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port (0: any free port).")
     public_url: str | None = Field(
         default=None,
         description="Base URL in the QR code, e.g. http://192.168.4.1:8080, or https://kiosk.example.org:8443 "
-        "with tls_cert_file (default: http:// and the first bind address).",
+        "with tls_cert_file (default: http:// and the first bind address, \"auto\" resolved at start).",
     )
     tls_cert_file: Path | None = Field(
         default=None,
@@ -98,15 +124,20 @@ class DownloadConfig(ConfigSection):
         "link_minutes or is used up), so a phone that joins the Wi-Fi slowly still gets the photo; "
         "false: it dies when the session ends on the kiosk.",
     )
+    wifi: WifiConfig = Field(
+        default_factory=WifiConfig, description="Optional Wi-Fi join QR code, shown first on the delivery screen."
+    )
 
     @field_validator("bind")
     @classmethod
     def _addresses(cls, v: list[str]) -> list[str]:
         for a in v:
+            if a == "auto":
+                continue
             try:
                 ipaddress.ip_address(a)
             except ValueError as err:
-                raise ValueError(f"{a!r} is not an IP address (bind to addresses, not names)") from err
+                raise ValueError(f"{a!r} is not an IP address or \"auto\" (bind to addresses, not names)") from err
         return v
 
     @field_validator("public_url")
@@ -129,6 +160,13 @@ class DownloadConfig(ConfigSection):
             raise ValueError(
                 "with tls_cert_file, set public_url = \"https://HOST:PORT\" naming the certificate's host"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _wifi_needs_download(self) -> DownloadConfig:
+        if self.wifi.ssid is not None and not self.enabled:
+            raise ValueError("wifi.ssid is set but the download is off (enabled = false): the Wi-Fi code would "
+                             "lead nowhere; enable the download or remove [delivery.download.wifi]")
         return self
 
     @property
@@ -192,6 +230,11 @@ class HandoffConfig(ConfigSection):
 
     target: Literal["none", "folder", "sftp", "webhook"] = Field(
         default="none", description="Where approved headshots go: none, folder, sftp or webhook."
+    )
+    format: Literal["badge", "portrait"] = Field(
+        default="portrait",
+        description="The headshot exported: badge (3:4, 600×800, ID-photo head size) or portrait (4:5, "
+        "1200×1500); it must be one of ui.formats (mode hr-onboarding makes ui.formats this one by default).",
     )
     identity_pattern: str = Field(
         default=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",

@@ -9,16 +9,23 @@ thread exports it, retrying while offline, to one configured target:
 - ``folder``: written atomically into a local or mounted folder;
 - ``sftp``: uploaded with paramiko (key login, the server's key must be in `sftp_known_hosts`), to a
   temporary name then renamed, so the far side never sees half a file;
-- ``webhook``: one HTTPS POST per headshot (``image/jpeg`` body, headers ``X-Kiosk-Identity`` and
-  ``Content-Disposition``, optional bearer token); plain http only to loopback.
+- ``webhook``: one HTTPS POST per headshot (``image/jpeg`` body, headers ``X-Kiosk-Identity``,
+  ``Content-Disposition`` and ``Idempotency-Key``, optional bearer token); plain http only to loopback.
+  The idempotency key is derived from the queued item (session, name, content), so every retry of one
+  headshot, across restarts too, carries the same key and the receiver can drop a duplicate after a
+  timeout that hid a success.
 
-Log lines name sessions, never identities.
+A refusal of the kiosk itself (a webhook's 401/403, an untrusted TLS certificate, an SFTP server whose key
+is unknown or changed, a refused SFTP login, an export folder the kiosk may not write) is held as "needs
+operator" (see :mod:`kiosk.delivery.outbox`). :meth:`HandoffOutbox.probe` tries the target without exporting
+anything (`kiosk doctor`). Log lines name sessions, never identities.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import re
 import secrets
@@ -31,8 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from kiosk.config_base import read_secret
 from kiosk.delivery.config import IDENTITY_RE, HandoffConfig
-from kiosk.delivery.outbox import Outbox
+from kiosk.delivery.outbox import Outbox, needs_operator
 from kiosk.errors import InputError
 from kiosk.session.store import SessionStore, StoredFile
 from models.store import atomic_write_bytes
@@ -135,6 +143,10 @@ class HandoffOutbox(Outbox):
         self.wake()
         return name
 
+    def fix_hint(self) -> str:
+        """What to check when the target refuses the kiosk."""
+        return f"check [delivery.handoff] for target {self.cfg.target} (credentials, host key), then `kiosk doctor`"
+
     def attempt(self, f: StoredFile, data: bytes) -> str:
         """Export one headshot to the target."""
         if self.cfg.target == "folder":
@@ -142,22 +154,37 @@ class HandoffOutbox(Outbox):
         if self.cfg.target == "sftp":
             return self._to_sftp(f.name, data)
         if self.cfg.target == "webhook":
-            return self._to_webhook(f.name, data)
+            return self._to_webhook(f.name, data, idempotency_key(f))
         return "hand-off target is 'none'"
 
-    def _to_folder(self, name: str, data: bytes) -> str:
+    def probe(self) -> str:
+        """Reach the target as an export would (TLS, host key, credentials) without exporting: 'sent' is ok."""
+        if self.cfg.target == "folder":
+            return self._to_folder(f".doctor-{secrets.token_hex(4)}", b"", keep=False)
+        if self.cfg.target == "sftp":
+            return self._to_sftp(None, b"")
+        if self.cfg.target == "webhook":
+            return self._to_webhook(None, b"", "")
+        return "hand-off target is 'none'"
+
+    def _to_folder(self, name: str, data: bytes, keep: bool = True) -> str:
         folder = self.cfg.folder
         assert folder is not None  # reason: the config validator requires it for target=folder
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(folder / name, data, mode=0o640)  # readable by the HR share's group
+            path = atomic_write_bytes(folder / name, data, mode=0o640)  # readable by the HR share's group
+            if not keep:
+                path.unlink()
         except OSError as err:
             if err.errno == errno.ENOSPC:
                 return "export folder full"
+            if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                return needs_operator(f"the kiosk may not write to the export folder {folder} ({err.strerror})")
             return f"export folder unavailable: {err.strerror}"
         return "sent"
 
-    def _to_sftp(self, name: str, data: bytes) -> str:
+    def _to_sftp(self, name: str | None, data: bytes) -> str:
+        """Upload data as name (None: connect, log in and look at the folder only)."""
         import io
 
         import paramiko
@@ -167,7 +194,7 @@ class HandoffOutbox(Outbox):
         try:
             client.load_host_keys(str(cfg.sftp_known_hosts))
         except OSError as err:
-            return f"cannot read sftp_known_hosts: {err.strerror}"
+            return needs_operator(f"cannot read sftp_known_hosts: {err.strerror}")
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
             client.connect(
@@ -182,7 +209,13 @@ class HandoffOutbox(Outbox):
                 look_for_keys=False,
             )
             sftp = client.open_sftp()
-            sftp.get_channel().settimeout(cfg.timeout_s)
+            channel = sftp.get_channel()
+            assert channel is not None  # reason: open_sftp returns a client over an open channel
+            channel.settimeout(cfg.timeout_s)
+            if name is None:
+                sftp.stat(cfg.sftp_dir)
+                sftp.close()
+                return "sent"
             tmp = f"{cfg.sftp_dir}/.tmp-{secrets.token_hex(4)}-{name}"
             final = f"{cfg.sftp_dir}/{name}"
             sftp.putfo(io.BytesIO(data), tmp, file_size=len(data), confirm=True)
@@ -195,32 +228,43 @@ class HandoffOutbox(Outbox):
                 sftp.rename(tmp, final)
             sftp.close()
         except paramiko.BadHostKeyException:
-            return "sftp server key does not match sftp_known_hosts"
+            return needs_operator("the SFTP server's key changed: it does not match sftp_known_hosts")
+        except paramiko.AuthenticationException:
+            return needs_operator("the SFTP server refused the kiosk's key (sftp_user, sftp_key_file)")
         except paramiko.SSHException as err:
+            if "known_hosts" in str(err):  # RejectPolicy: the server's key is not in sftp_known_hosts at all
+                return needs_operator("the SFTP server's key is unknown: add it to sftp_known_hosts")
             return f"sftp: {type(err).__name__}"
+        except FileNotFoundError:
+            return needs_operator(f"the SFTP server has no folder {cfg.sftp_dir!r} (sftp_dir)")
+        except PermissionError:
+            return needs_operator(f"the SFTP server does not let the kiosk write to {cfg.sftp_dir!r} (sftp_dir)")
         except OSError as err:
             return f"sftp offline: {type(err).__name__}"
         finally:
             client.close()
         return "sent"
 
-    def _to_webhook(self, name: str, data: bytes) -> str:
+    def _to_webhook(self, name: str | None, data: bytes, key: str) -> str:
+        """POST data as name with the idempotency key (None: a HEAD with the credentials, to probe)."""
         cfg = self.cfg
         assert cfg.webhook_url is not None  # reason: the config validator requires it for target=webhook
-        headers = {
-            "Content-Type": "image/jpeg",
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Kiosk-Identity": name[: -len(".jpg")],
-            "User-Agent": "headshot-kiosk",
-        }
+        headers = {"User-Agent": "headshot-kiosk"}
+        if name is not None:
+            headers.update({
+                "Content-Type": "image/jpeg",
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "X-Kiosk-Identity": name[: -len(".jpg")],
+                "Idempotency-Key": key,
+            })
         if cfg.webhook_token_file is not None:
             try:
-                headers["Authorization"] = (
-                    "Bearer " + cfg.webhook_token_file.read_text(encoding="utf-8").strip()
-                )
-            except OSError as err:
-                return f"cannot read webhook_token_file: {err.strerror}"
-        req = urllib.request.Request(cfg.webhook_url, data=data, headers=headers, method="POST")
+                headers["Authorization"] = "Bearer " + read_secret(cfg.webhook_token_file,
+                                                                   "delivery.handoff.webhook_token_file")
+            except ValueError as err:
+                return needs_operator(str(err))
+        method = "POST" if name is not None else "HEAD"
+        req = urllib.request.Request(cfg.webhook_url, data=data if name else None, headers=headers, method=method)
         # no redirects: a 3xx is an error, so the photo never follows a redirect to somewhere else
         opener = urllib.request.build_opener(
             _NoRedirect(), urllib.request.HTTPSHandler(context=ssl.create_default_context())
@@ -231,13 +275,27 @@ class HandoffOutbox(Outbox):
                 code = resp.status
         except urllib.error.HTTPError as err:
             code = err.code
-        except (urllib.error.URLError, OSError) as err:
+        except urllib.error.URLError as err:
+            if isinstance(err.reason, ssl.SSLCertVerificationError):
+                return needs_operator(f"the webhook's TLS certificate is not trusted ({err.reason.verify_message})")
+            return f"webhook offline: {type(err.reason).__name__}"
+        except OSError as err:
             return f"webhook offline: {type(err).__name__}"
+        if code in (401, 403):
+            return needs_operator(f"the webhook refused the kiosk's credentials (HTTP {code}): check "
+                                  "webhook_token_file")
+        if name is None:  # a probe: any other answer means TLS and the credentials were taken
+            return "sent"
         if 200 <= code < 300:
             return "sent"
-        if 400 <= code < 500 and code not in (401, 403, 408, 425, 429):
+        if 400 <= code < 500 and code not in (408, 425, 429):
             return "failed"
         return f"webhook answered {code}"
+
+
+def idempotency_key(f: StoredFile) -> str:
+    """The same key for every attempt at one queued headshot (its session, name and content), no identity."""
+    return hashlib.sha256(f"{f.session_id}/{f.name}/{f.sha256}".encode()).hexdigest()[:32]
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -10,9 +10,12 @@ Use::
 A queued message is one complete RFC 5322 file (``m-<random>.eml``, kind ``mail``) written atomically
 through the store, so it survives a crash, belongs to its session for retention, and is deleted the moment
 the SMTP server accepts it. The sender retries transient failures (no network, server down, 4xx) with
-exponential backoff (`retry_initial_s` doubling up to `retry_max_s`); a permanent refusal (5xx) drops
-the message and marks the session's meta ``mail = "failed"``. If retention's hard cap comes first, the
-message is deleted unsent. Addresses never reach the logs: log lines carry :func:`kiosk.privacy.pseudonym`.
+exponential backoff (`retry_initial_s` doubling up to `retry_max_s`); a permanent refusal of the message
+(5xx) drops it and marks the session's meta ``mail = "failed"``. A refusal of the kiosk itself (no
+STARTTLS on a starttls relay, an untrusted certificate, a refused login, an unreadable password file)
+holds the message as "needs operator" (see :mod:`kiosk.delivery.outbox`). If retention's hard cap comes
+first, the message is deleted unsent and recorded. :meth:`MailOutbox.probe` tries the relay without
+sending (`kiosk doctor`). Addresses never reach the logs: log lines carry :func:`kiosk.privacy.pseudonym`.
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ import smtplib
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import formatdate, make_msgid
 
 from kiosk.config_base import read_secret
 from kiosk.delivery.config import MailConfig
-from kiosk.delivery.outbox import Outbox
+from kiosk.delivery.outbox import Outbox, needs_operator
 from kiosk.errors import InputError
 from kiosk.privacy import pseudonym
 from kiosk.session.store import SessionStore, StoredFile
@@ -102,6 +105,10 @@ class MailOutbox(Outbox):
         self.wake()
         return name
 
+    def fix_hint(self) -> str:
+        """What to check when the relay refuses the kiosk."""
+        return "check [delivery.mail] (host, port, security, username, password_file), then `kiosk doctor`"
+
     def _password(self) -> str | None:
         if self.cfg.password_file is None:
             return None
@@ -110,29 +117,57 @@ class MailOutbox(Outbox):
         except ValueError as err:
             raise InputError(str(err)) from err
 
-    def attempt(self, f: StoredFile, data: bytes) -> str:
-        """One SMTP attempt: 'sent', 'failed' (permanent) or a short reason for a transient failure."""
-        msg = email.message_from_bytes(data, policy=email.policy.SMTP)
+    def _open(self) -> smtplib.SMTP:
+        """A connection to the relay with TLS up (as configured) and logged in (when a username is set)."""
         ctx = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if self.cfg.security == "ssl":
+            smtp = smtplib.SMTP_SSL(self.cfg.host, self.cfg.port, timeout=self.cfg.timeout_s, context=ctx)
+        else:
+            smtp = smtplib.SMTP(self.cfg.host, self.cfg.port, timeout=self.cfg.timeout_s)
         try:
-            smtp: smtplib.SMTP
-            if self.cfg.security == "ssl":
-                smtp = smtplib.SMTP_SSL(self.cfg.host, self.cfg.port, timeout=self.cfg.timeout_s, context=ctx)
-            else:
-                smtp = smtplib.SMTP(self.cfg.host, self.cfg.port, timeout=self.cfg.timeout_s)
-            with smtp:
-                if self.cfg.security == "starttls":
-                    smtp.starttls(context=ctx)
-                if self.cfg.username:
-                    smtp.login(self.cfg.username, self._password() or "")
-                smtp.send_message(msg)
+            if self.cfg.security == "starttls":
+                smtp.starttls(context=ctx)
+            if self.cfg.username:
+                smtp.login(self.cfg.username, self._password() or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _try(self, send: Message | None) -> str:
+        """Connect (and send when given a message): 'sent', 'failed', needs_operator(...) or a transient reason."""
+        try:
+            with self._open() as smtp:
+                if send is None:
+                    smtp.noop()
+                else:
+                    smtp.send_message(send)
+        except InputError as err:
+            return needs_operator(str(err))
+        except smtplib.SMTPNotSupportedError:
+            return needs_operator("the SMTP server offers no STARTTLS: use security = 'ssl' (port 465) or a relay "
+                                  "that offers STARTTLS")
+        except ssl.SSLCertVerificationError as err:
+            return needs_operator(f"the SMTP server's TLS certificate is not trusted ({err.verify_message})")
+        except smtplib.SMTPAuthenticationError as err:
+            return needs_operator(f"the SMTP server refused the login ({err.smtp_code})")
         except smtplib.SMTPRecipientsRefused as err:
             codes = [c for c, _ in err.recipients.values()]
             return "failed" if codes and all(c >= 500 for c in codes) else "recipient deferred"
         except smtplib.SMTPResponseException as err:
-            # 5xx is permanent, except 530-539 (authentication: the operator fixes the config, mail waits)
-            permanent = err.smtp_code >= 500 and not 530 <= err.smtp_code <= 539
-            return "failed" if permanent else f"server said {err.smtp_code}"
+            if 530 <= err.smtp_code <= 539:  # authentication required or refused: the config, not the message
+                return needs_operator(f"the SMTP server wants a login ({err.smtp_code}): set username and "
+                                      "password_file")
+            return "failed" if err.smtp_code >= 500 else f"server said {err.smtp_code}"
         except (smtplib.SMTPException, OSError) as err:
             return f"offline: {type(err).__name__}"
         return "sent"
+
+    def attempt(self, f: StoredFile, data: bytes) -> str:
+        """One SMTP attempt: 'sent', 'failed' (permanent), needs_operator(...) or a transient reason."""
+        return self._try(email.message_from_bytes(data, policy=email.policy.SMTP))
+
+    def probe(self) -> str:
+        """Connect, start TLS and log in as configured, send nothing: 'sent' means the relay takes the kiosk."""
+        return self._try(None)

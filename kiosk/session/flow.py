@@ -23,6 +23,7 @@ from kiosk.errors import KioskError
 
 log = logging.getLogger(__name__)
 HISTORY_MAX = 256  # transitions kept in SessionFlow.history (about ten sessions)
+MORE_TIME_FACTOR = 2.0  # the guest's "More time": every wait of the rest of the session this many times longer
 
 
 class State(enum.Enum):
@@ -31,6 +32,8 @@ class State(enum.Enum):
     ATTRACT = "attract"
     LANGUAGE = "language"
     CONSENT = "consent"
+    IDENTITY = "identity"  # station step: the guest's employee id (typed or a badge QR), mode hr-onboarding
+    EMAIL = "email"  # station step: the guest's e-mail address and opt-in, mode event
     FRAMING = "framing"
     COUNTDOWN = "countdown"
     CAPTURE = "capture"
@@ -50,7 +53,9 @@ S = State
 TRANSITIONS: dict[State, frozenset[State]] = {
     S.ATTRACT: frozenset({S.LANGUAGE, S.OPERATOR}),
     S.LANGUAGE: frozenset({S.CONSENT}),
-    S.CONSENT: frozenset({S.FRAMING}),
+    S.CONSENT: frozenset({S.FRAMING, S.IDENTITY, S.EMAIL}),  # the station's steps come before the photo
+    S.IDENTITY: frozenset({S.EMAIL, S.FRAMING}),
+    S.EMAIL: frozenset({S.FRAMING}),
     S.FRAMING: frozenset({S.COUNTDOWN}),
     S.COUNTDOWN: frozenset({S.CAPTURE, S.FRAMING}),
     S.CAPTURE: frozenset({S.REVIEW}),
@@ -70,7 +75,7 @@ for _s in State:
         TRANSITIONS[_s] = TRANSITIONS[_s] | {S.ATTENDANT_NEEDED}
 
 # States in which the guest is working with the live camera: a lost camera interrupts only these.
-CAMERA_STATES = frozenset({S.ATTRACT, S.LANGUAGE, S.CONSENT, S.FRAMING, S.COUNTDOWN, S.CAPTURE})
+CAMERA_STATES = frozenset({S.ATTRACT, S.LANGUAGE, S.CONSENT, S.IDENTITY, S.FRAMING, S.COUNTDOWN, S.CAPTURE})
 # States from which a recovered fault can resume the guest's session at the framing screen.
 RESUMABLE = frozenset({S.FRAMING, S.COUNTDOWN, S.CAPTURE})
 
@@ -88,6 +93,8 @@ class Timeouts:
     thanks_s: float
     failsafe_recover_s: float
     processing_max_s: float
+    still_there_s: float = 10.0  # the "Still there?" countdown before an idle timeout
+    presence_max_s: float = 240.0  # a face counts as activity this long after the last tap (0: never)
 
 
 def default_timeouts() -> Timeouts:
@@ -102,6 +109,8 @@ def default_timeouts() -> Timeouts:
             S.STYLE: 45.0,
             S.DELIVERY: 90.0,
             S.OPERATOR: 120.0,
+            S.IDENTITY: 90.0,
+            S.EMAIL: 90.0,
         },
         review_auto_confirm_s=20.0,
         thanks_s=8.0,
@@ -134,6 +143,7 @@ class Session:
     capture: np.ndarray | None = None  # BGR uint8 image of the approved/current capture
     style: str | None = None
     results: dict[str, Path] = field(default_factory=dict)
+    time_factor: float = 1.0  # MORE_TIME_FACTOR once the guest asked for more time
 
 
 Listener = Callable[[State, State, str], None]
@@ -167,6 +177,7 @@ class SessionFlow:
         self.state = S.ATTRACT
         self.entered = clock()
         self.last_activity = self.entered
+        self.last_presence = self.entered  # the last time a face near the camera counted as activity
         self.session: Session | None = None
         self.causes: dict[str, bool] = {}  # cause -> held (clears only by clear()) or one-shot
         self.interrupted: State | None = None
@@ -189,9 +200,34 @@ class SessionFlow:
         """Seconds spent in the current state."""
         return self.clock() - self.entered
 
-    def idle_for(self) -> float:
-        """Seconds since the last guest activity (or state change)."""
-        return self.clock() - self.last_activity
+    def idle_for(self, presence: bool = True) -> float:
+        """Seconds since the last guest activity or state change (a counted face is activity, unless not `presence`)."""
+        last = max(self.last_activity, self.last_presence) if presence else self.last_activity
+        return self.clock() - last
+
+    def idle_limit(self) -> float | None:
+        """The current screen's idle timeout (to the attract screen), s, stretched by "More time"; None: none."""
+        limit = self.timeouts.idle_s.get(self.state)
+        if limit is None:
+            return None
+        return limit * (self.session.time_factor if self.session is not None else 1.0)
+
+    def idle_left(self) -> float | None:
+        """Seconds until the idle timeout abandons the session (None on screens without one)."""
+        limit = self.idle_limit()
+        return None if limit is None else max(0.0, limit - self.idle_for())
+
+    def still_there(self) -> float | None:
+        """Seconds left while "Still there?" should count down (at most the last third of the wait), else None."""
+        limit, left = self.idle_limit(), self.idle_left()
+        if limit is None or left is None:
+            return None
+        return left if left <= min(self.timeouts.still_there_s, limit / 3) else None
+
+    def review_left(self) -> float:
+        """Seconds until the review screen approves the capture on its own (taps only: a face does not wait)."""
+        limit = self.timeouts.review_auto_confirm_s * (self.session.time_factor if self.session else 1.0)
+        return max(0.0, limit - self.idle_for(presence=False))
 
     @property
     def can_retake(self) -> bool:
@@ -207,7 +243,7 @@ class SessionFlow:
         if new is S.LANGUAGE and old is S.ATTRACT:
             self._new_session()
         self.state = new
-        self.entered = self.last_activity = self.clock()
+        self.entered = self.last_activity = self.last_presence = self.clock()
         self.history.append((old, new, reason))
         log.info("session state %s -> %s (%s)", old.value, new.value, reason)
         for fn in list(self._listeners):
@@ -219,6 +255,22 @@ class SessionFlow:
     def activity(self) -> None:
         """The guest touched something: restart the idle timer."""
         self.last_activity = self.clock()
+
+    def presence(self) -> None:
+        """A guest's face is near the camera: activity, up to `presence_max_s` after the last tap.
+
+        A face alone cannot hold a session for ever (a queue behind the kiosk, a poster left in view): past
+        that, "Still there?" asks for a tap.
+        """
+        now = self.clock()
+        if now - self.last_activity <= self.timeouts.presence_max_s:
+            self.last_presence = now
+
+    def more_time(self) -> None:
+        """The guest asked for more time: every idle wait of this session is MORE_TIME_FACTOR times longer."""
+        if self.session is not None:
+            self.session.time_factor = MORE_TIME_FACTOR
+        self.activity()
 
     def _new_session(self) -> None:
         self.session = Session(id=self.home.begin(), started=self.clock())
@@ -252,11 +304,11 @@ class SessionFlow:
         self.session.language = lang
         self.go(S.CONSENT, f"language {lang}")
 
-    def accept_consent(self) -> None:
-        """Consent given."""
+    def accept_consent(self, then: State = S.FRAMING) -> None:
+        """Consent given: on to `then` (framing, or the station's first step)."""
         assert self.session is not None
         self.session.consent = True
-        self.go(S.FRAMING, "consent given")
+        self.go(then, "consent given")
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Guest abandoned (cancel button or decline consent): delete everything, back to attract."""
@@ -365,7 +417,7 @@ class SessionFlow:
         if st is S.ATTENDANT_NEEDED:
             self._maybe_recover()
         elif st is S.REVIEW:
-            if self.idle_for() >= t.review_auto_confirm_s:
+            if self.review_left() <= 0:
                 self.approve("auto-confirmed")
         elif st is S.THANKS:
             if self.elapsed() >= t.thanks_s:
@@ -374,6 +426,6 @@ class SessionFlow:
             if self.elapsed() >= t.processing_max_s:
                 self.fail("error:processing-timeout")
         else:
-            limit = t.idle_s.get(st)
+            limit = self.idle_limit()
             if limit is not None and self.idle_for() >= limit:
                 self.go(S.CLEANUP, f"idle timeout on {st.value}")

@@ -6,7 +6,9 @@ Default policy (documented in README.md):
   copies are deleted at once (`delete_on_delivery`).
 - A download copy lives until its link expires (`delivery.download.link_minutes`) or is used up, or
   (`delivery.download.keep_after_session`, the default), or when the session ends on the kiosk if that is false;
-  a queued e-mail or hand-off lives until it is sent (or until the hard cap below).
+  a queued e-mail or hand-off lives until it is sent (or until the hard cap below); an event's lead-list row
+  (a guest's opt-in, `station.lead_list`) lives until the hard cap below.
+- What a station step typed (employee id, e-mail address) is deleted at session end with the capture.
 - A session that never reached CAPTURED (the guest walked away) is deleted `abandoned_minutes` after its
   last step; nothing was promised to that guest.
 - Nothing lives longer than `max_age_hours` (default 24 h) after its session was created, whatever its state.
@@ -21,8 +23,10 @@ from kiosk.config_base import ConfigSection
 
 # Kinds of guest file the store tracks. The first four belong to the session itself and go at session end;
 # the others outlive it for a while (a download link, an outbox waiting for the network).
-SESSION_KINDS: tuple[str, ...] = ("capture", "result", "thumb", "print")
-OUTLIVING_KINDS: tuple[str, ...] = ("download", "mail", "handoff")
+# "contact" holds what a station step typed (an employee id, an e-mail address) until the session ends;
+# "lead" is an event's opt-in row, kept for the organiser's lead list until the hard cap.
+SESSION_KINDS: tuple[str, ...] = ("capture", "result", "thumb", "print", "contact")
+OUTLIVING_KINDS: tuple[str, ...] = ("download", "mail", "handoff", "lead")
 KINDS: tuple[str, ...] = SESSION_KINDS + OUTLIVING_KINDS
 
 

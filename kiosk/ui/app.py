@@ -36,6 +36,8 @@ from kiosk.ui.screens import (
     StyleScreen,
     ThanksScreen,
 )
+from kiosk.ui.screens.station import EmailScreen, IdentityScreen
+from kiosk.ui.sounds import Cues
 from kiosk.ui.widgets import BG, DARK, register_fonts
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ SCREENS: dict[str, type[KScreen]] = {
     "attract": AttractScreen,
     "language": LanguageScreen,
     "consent": ConsentScreen,
+    "identity": IdentityScreen,
+    "email": EmailScreen,
     "live": LiveScreen,
     "review": ReviewScreen,
     "style": StyleScreen,
@@ -58,6 +62,8 @@ SCREEN_OF: dict[State, str] = {
     State.ATTRACT: "attract",
     State.LANGUAGE: "language",
     State.CONSENT: "consent",
+    State.IDENTITY: "identity",
+    State.EMAIL: "email",
     State.FRAMING: "live",
     State.COUNTDOWN: "live",
     State.CAPTURE: "live",
@@ -71,6 +77,9 @@ SCREEN_OF: dict[State, str] = {
     State.OPERATOR: "operator",
 }
 PIN_IDLE_S = 30.0
+# Guest screens that may show "Still there?" before their idle timeout, and the dialogs each screen offers.
+STILL_THERE_STATES = frozenset({State.LANGUAGE, State.CONSENT, State.FRAMING, State.STYLE, State.DELIVERY})
+DIALOG_STATE = {"cancel": State.STYLE, "done": State.DELIVERY}
 
 
 class KioskApp(App):
@@ -101,6 +110,12 @@ class KioskApp(App):
         self.record_frames = False
         self._last_frame = time.perf_counter()
         self._layout_size: tuple[int, int] = (0, 0)
+        self.tap_guard_s = controller.ui.tap_guard_s
+        self._changed_at = -1e9  # controller clock, s: when the screen or a dialog last appeared
+        self.dialog: str | None = None  # a confirmation asked on the current screen ("cancel", "done")
+        self.text_scale = 1.0  # the guest's "Larger text" sets ui.large_text_scale for their session
+        self.cues = Cues(controller.ui.sound_cues)
+        self._cue_seen: tuple[State, int] = (State.ATTRACT, 0)
 
     # -- Kivy lifecycle -------------------------------------------------------------------------
     def build(self) -> ScreenManager:
@@ -127,7 +142,7 @@ class KioskApp(App):
         assert self.sm is not None
         size = (int(Window.width), int(Window.height))
         self._layout_size = size
-        m = Metrics(*size)
+        m = Metrics(*size, text_scale=self.text_scale)
         current = self.sm.current if self.sm.screens else None
         self.sm.clear_widgets()
         for name, cls in SCREENS.items():
@@ -157,7 +172,10 @@ class KioskApp(App):
         return sess.language if sess is not None else self.controller.ui.default_language
 
     def t(self, key: str, fallback: str | None = None, **fmt: object) -> str:
-        """Text in the guest's language (see Texts.t)."""
+        """Text in the guest's language (see Texts.t); the station mode's own wording first, where it has one."""
+        mode_key = self.controller.station.plan.text_key(key)
+        if mode_key != key:
+            return self.texts.t(self.language, mode_key, key, **fmt)
         return self.texts.t(self.language, key, fallback, **fmt)
 
     # -- frame loop -----------------------------------------------------------------------------
@@ -168,23 +186,51 @@ class KioskApp(App):
             return "pin"
         return SCREEN_OF[c.state]
 
+    def guarded(self) -> bool:
+        """Whether touches are ignored now: the screen or a dialog appeared less than `ui.tap_guard_s` ago."""
+        return self.controller.clock() - self._changed_at < self.tap_guard_s
+
+    def screen_changed(self) -> None:
+        """What is under the guest's finger changed: start the tap guard again."""
+        self._changed_at = self.controller.clock()
+
+    def overlay_kind(self) -> str | None:
+        """The dialog to show now: a confirmation the guest asked for, else "Still there?" before a timeout."""
+        c = self.controller
+        if self.dialog is not None and DIALOG_STATE.get(self.dialog) is not c.state:
+            self.dialog = None
+        if self.dialog is not None:
+            return self.dialog
+        if c.state in STILL_THERE_STATES and c.flow.still_there() is not None:
+            return "still"
+        return None
+
     def _sync(self) -> None:
         assert self.sm is not None
         c = self.controller
         sess = c.session
+        overlay = self.overlay_kind()
         key = (c.state, self.screen_name(), self.language, sess.id if sess else None,
-               sess.retakes if sess else 0, c.pin_open)  # fmt: skip
+               sess.retakes if sess else 0, c.pin_open, overlay)  # fmt: skip
         if key == self._shown:
             return
-        self._shown = key
         name = self.screen_name()
+        if not self._shown or self._shown[1] != name or self._shown[-1] != overlay:
+            self.screen_changed()
+        self._shown = key
+        if c.state is State.ATTRACT and sess is None and self.text_scale != 1.0:
+            self.text_scale = 1.0  # the next guest starts with the usual text size
+            self._build_screens()
+            return
         screen = self.sm.get_screen(name)
         assert isinstance(screen, KScreen)
         if c.state is State.ATTRACT and sess is None:
             for other in self.sm.screens:
                 if isinstance(other, KScreen):
                     other.forget_guest()  # no image of the last guest stays in a texture
+                    other.set_overlay(None)
         screen.refresh()
+        screen.set_overlay(overlay)
         Window.clearcolor = DARK if screen.dark else BG
         if self.sm.current != name:
             self.sm.current = name
@@ -210,15 +256,50 @@ class KioskApp(App):
         if c.pin_open and self._pin_opened and c.clock() - self._pin_opened > PIN_IDLE_S:
             c.close_pin()
         self._sync()
-        self.current_screen().update(dt)
+        screen = self.current_screen()
+        screen.update(dt)
+        screen.update_overlay()
+        self._sound_cues()
         if c.quit_requested:
             c.quit_requested = False
             self.stop()
 
+    def _sound_cues(self) -> None:
+        """A tick as each countdown number appears, the shutter as the capture starts (`ui.sound_cues`)."""
+        c = self.controller
+        seen = (c.state, c.countdown_left if c.state is State.COUNTDOWN else 0)
+        if seen == self._cue_seen:
+            return
+        if c.state is State.COUNTDOWN:
+            self.cues.play("tick")
+        elif c.state is State.CAPTURE:
+            self.cues.play("shutter")
+        self._cue_seen = seen
+
     # -- taps -----------------------------------------------------------------------------------
     def on_tap(self, action: str, arg: str) -> None:
-        """A guest button or screen tap."""
-        self.controller.tap(action, arg)
+        """A guest button or screen tap; confirmations and the accessibility choices are the screens' own."""
+        c = self.controller
+        if action == "cancel" and c.state is State.STYLE:
+            self.dialog = "cancel"  # the photo exists: ask once before deleting it
+            c.flow.activity()
+        elif action == "done" and c.state is State.DELIVERY and c.download_url:
+            self.dialog = "done"  # "did you get it?" while the QR code is still there
+            c.flow.activity()
+        elif action in ("keep", "not_yet"):
+            self.dialog = None
+            c.flow.activity()
+        elif action in ("confirm_cancel", "confirm_done"):
+            self.dialog = None
+            c.tap(action.removeprefix("confirm_"))
+        elif action == "more_time":
+            c.more_time()
+        elif action == "large_text":
+            c.flow.activity()
+            self.text_scale = 1.0 if self.text_scale != 1.0 else c.ui.large_text_scale
+            self._build_screens()
+        else:
+            c.tap(action, arg)
         self._sync()
 
     def on_corner_tap(self) -> None:
@@ -252,17 +333,9 @@ class KioskApp(App):
         assert self.sm is not None
         menu = self.sm.get_screen("operator")
         assert isinstance(menu, OperatorScreen)
-        if what == "test_print":
-            menu.msg.text = c.test_print()
-        elif what == "light_test":
-            menu.msg.text = "Light test sent: " + c.light_test()
-        elif what == "wipe":
-            menu.msg.text = c.wipe_all().line().capitalize() + "."
-        elif what == "leave":
-            c.leave_kiosk()
-        elif what == "close":
-            c.close_operator()
-        menu.refresh()
+        menu.act(what)  # the menu's actions and settings live with the menu (kiosk/ui/screens/staff.py)
+        if self.sm.has_screen("operator"):  # settings rebuild every screen (relayout_now)
+            self.sm.get_screen("operator").refresh()
         self._sync()
 
     # -- screenshots ----------------------------------------------------------------------------
