@@ -43,6 +43,11 @@ class LightsConfig(ConfigSection):
         800, ge=0, le=10000, description="Fade time of the lights ramp when the countdown starts, ms."
     )
     lens_cue: bool = Field(True, description="Blink the look-at-the-lens LED during the countdown.")
+    attendant_cue: bool = Field(
+        True,
+        description="Pulse the lens LED on the attract screen while the kiosk needs staff (the printer is out "
+        "of paper, jammed or offline), so an attendant sees it from across the room.",
+    )
     max_scene_ms: int = Field(
         120000,
         ge=1000,
@@ -64,6 +69,10 @@ class Lights(Protocol):
 
     def safe(self) -> None:
         """All outputs to their safe defaults."""
+        ...
+
+    def attendant(self, needed: bool) -> None:
+        """Show (or clear) the "staff needed" cue; sent again now and then while it lasts."""
         ...
 
     def status(self) -> PartStatus:
@@ -107,6 +116,10 @@ class NoopLights:
         """Record the safe state."""
         self.scene("idle")
         self.lens_cue("off")
+
+    def attendant(self, needed: bool) -> None:
+        """Record the cue."""
+        self.calls.append(("attendant", "on" if needed else "off"))
 
     def status(self) -> PartStatus:
         """Say that no lights are configured."""
@@ -193,6 +206,15 @@ class BridgeLights:
         """All outputs safe."""
         self.calls.append(("safe", ""))
         self._put("safe")
+
+    def attendant(self, needed: bool) -> None:
+        """The lens LED pulses while staff are needed, off again when not (lights.attendant_cue)."""
+        # The protocol has no status LED; on the attract screen the lens LED is otherwise off.
+        if not self.config.attendant_cue:
+            return
+        pattern = "pulse" if needed else "off"
+        self.calls.append(("attendant", "on" if needed else "off"))
+        self._put("lens", pattern)
 
     @property
     def ok(self) -> bool:

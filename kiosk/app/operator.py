@@ -190,3 +190,44 @@ class CornerTaps:
             self._taps.clear()
             return True
         return False
+
+
+COUNTERS = Path("operator") / "counters.json"  # under the data folder, beside the PIN gate's state
+COUNTER_NAMES = ("sessions", "completed", "abandoned", "failsafe", "prints")
+
+
+class CounterFile:
+    """The operator's counters kept across restarts: owner-only, written atomically when they change."""
+
+    def __init__(self, data_dir: Path) -> None:
+        """Counters of the kiosk whose data folder is data_dir."""
+        self.path = Path(data_dir) / COUNTERS
+        self._saved: dict[str, int] = {}
+
+    def load(self) -> dict[str, int]:
+        """The saved counters (zeros when none were saved; a damaged file is logged and counted afresh)."""
+        counts = dict.fromkeys(COUNTER_NAMES, 0)
+        try:
+            data = json.loads(self.path.read_bytes())
+            for name in COUNTER_NAMES:
+                counts[name] = max(0, int(data.get(name, 0)))
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, TypeError, AttributeError) as err:
+            log.warning("operator counters unreadable (%s): counting from zero", type(err).__name__)
+        self._saved = dict(counts)
+        return counts
+
+    def save(self, counts: dict[str, int]) -> None:
+        """Write the counters when they differ from the last saved ones (a failed write is only logged)."""
+        now = {name: int(counts.get(name, 0)) for name in COUNTER_NAMES}
+        if now == self._saved:
+            return
+        from models.store import atomic_write_bytes
+
+        try:
+            atomic_write_bytes(self.path, json.dumps(now).encode(), 0o600)
+        except OSError as err:
+            log.warning("cannot save the operator counters: %s", err.strerror)
+            return
+        self._saved = now

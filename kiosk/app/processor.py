@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from kiosk.pipeline.config import PipelineConfig
     from kiosk.pipeline.framing import Assessment
     from kiosk.pipeline.studio import StudioPipeline, StudioResult
+    from models.diffusion.pack import StylePreset
 
 log = logging.getLogger(__name__)
 AI_PREFIX = "ai:"  # style names of the model pack's presets on the style screen ("ai:corporate")
@@ -44,6 +45,8 @@ class Processor(ABC):
         """No notice, no AI styles."""
         self.notice: str | None = None  # set by process(): why an asked-for AI style fell back to studio
         self.ai_styles: list[str] = []  # the model pack's presets offered on the style screen ("ai:<preset>")
+        self.ai_labels: dict[str, dict[str, str]] = {}  # "ai:<preset>" -> the preset's name per language
+        self.ai_backdrops: dict[str, str] = {}  # "ai:<preset>" -> its backdrop colour (#RRGGBB), for previews
 
     @abstractmethod
     def process(
@@ -67,6 +70,10 @@ class Processor(ABC):
 
     def idle(self) -> None:
         """Watchdog tick between jobs (on the processing thread); nothing by default."""
+        return None
+
+    def reconfigure(self, pipeline_config: PipelineConfig) -> None:
+        """Use a new `[pipeline]` section from the next job on (operator settings); nothing by default."""
         return None
 
     def status(self) -> dict[str, PartStatus]:
@@ -93,7 +100,7 @@ class StudioProcessor(Processor):
         generation: GenerationConfig | None = None,
         generator: SupervisedGenerator | None = None,
         generation_reason: str | None = None,
-        ai_styles: list[str] | None = None,
+        ai_styles: Mapping[str, StylePreset] | Sequence[str] | None = None,
     ) -> None:
         """Remember where the models are; nothing loads until the first job.
 
@@ -108,7 +115,8 @@ class StudioProcessor(Processor):
             generator: the supervised generation worker (kiosk.generation), or None.
             generation_reason: why there is no generator (shown to the operator; the guest gets the studio
                 result if an AI style is asked for anyway).
-            ai_styles: the model pack's style presets, offered as "ai:<preset>" next to the backdrops.
+            ai_styles: the model pack's style presets, offered as "ai:<preset>" next to the backdrops (names, or
+                the manifest's presets by name, which bring their labels and backdrop colours).
         """
         super().__init__()
         from kiosk.delivery.provenance_config import ProvenanceConfig
@@ -125,6 +133,9 @@ class StudioProcessor(Processor):
         self.generator = generator
         self.generation_reason = generation_reason or "no model pack is installed"
         self.ai_styles = [f"{AI_PREFIX}{name}" for name in (ai_styles or [])] if generator is not None else []
+        if isinstance(ai_styles, Mapping) and generator is not None:
+            self.ai_labels = {f"{AI_PREFIX}{k}": dict(v.labels) for k, v in ai_styles.items()}
+            self.ai_backdrops = {f"{AI_PREFIX}{k}": v.backdrop for k, v in ai_styles.items() if v.backdrop}
         self.notice: str | None = None  # set by process(): why an asked-for AI style fell back to studio
         self.generation_state = "starting" if generator is not None else f"off: {self.generation_reason}"
         self._warming = threading.Event()  # set while warm_up() loads the pack: jobs then fall back at once
@@ -136,6 +147,12 @@ class StudioProcessor(Processor):
         if self._pipe is None:
             self._pipe = StudioPipeline(self.models_dir, self.pipeline_config, profile=self.profile)
         return self._pipe
+
+    def reconfigure(self, pipeline_config: PipelineConfig) -> None:
+        """Brand colour and event backdrop from the next job on, models kept (called between sessions)."""
+        self.pipeline_config = pipeline_config
+        if self._pipe is not None:
+            self._pipe.reconfigure(pipeline_config)
 
     makes_previews = True
 
@@ -298,17 +315,30 @@ class StudioProcessor(Processor):
 
     def preview(self, bgr: np.ndarray, styles: list[str], on_image: Callable[[str, np.ndarray], None],
                 cancelled: Callable[[], bool], max_side: int = 360) -> None:  # fmt: skip
-        """Small previews of the guest on each style's backdrop, one callback per style as it is ready."""
+        """Small previews of the guest on each style's backdrop, one callback per style as it is ready.
+
+        An AI style's preview is the guest's cut-out over the preset's backdrop colour (kiosk.app.style_preview):
+        one matte for all of them, no model run.
+        """
+        from kiosk.app.style_preview import ai_preview, shrink
+
         pipe = self._pipeline()
         img = pipe.prepare(bgr)
         analysis = pipe.analyse(img)
+        cutout: tuple[np.ndarray, np.ndarray] | None = None
         for style in styles:
             if cancelled():
                 return
+            if style.startswith(AI_PREFIX):
+                if cutout is None:
+                    res = pipe.headshot(img, style="transparent", fmt="portrait", analysis=analysis)
+                    small = shrink(res.image, max_side)
+                    size = (small.shape[1], small.shape[0])
+                    cutout = small, cv2.resize(res.mask, size, interpolation=cv2.INTER_AREA)
+                on_image(style, ai_preview(cutout[0], cutout[1], self.ai_backdrops.get(style)))
+                continue
             res = pipe.headshot(img, style=style, fmt="portrait", analysis=analysis)
-            h, w = res.image.shape[:2]
-            s = max_side / max(h, w)
-            on_image(style, cv2.resize(res.image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA))
+            on_image(style, shrink(res.image, max_side))
 
     def close(self) -> None:
         """Release the pipeline's models and stop the generation worker (call on the processing thread)."""

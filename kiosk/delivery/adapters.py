@@ -70,6 +70,10 @@ class StoreDownloads:
         """The server's state for the operator."""
         return self.server.status()
 
+    def wifi(self) -> str | None:
+        """The Wi-Fi join code's WIFI: URI, when the kiosk runs its own access point."""
+        return self.server.wifi
+
     def close(self) -> None:
         """Stop the server."""
         self.server.stop()
@@ -125,8 +129,12 @@ def make_ports(cfg: Any, store: SessionStore) -> tuple[Downloads, Printer]:
     if not dl_cfg.enabled:
         downloads = OfflineDownloads()
     else:
+        from kiosk.delivery.phone_page import bundled_languages
+        from kiosk.i18n import Texts
+
+        texts = Texts(list(dict.fromkeys([*cfg.ui.languages, *bundled_languages()])), cfg.ui.i18n_dir)
         try:
-            downloads = StoreDownloads(DownloadServer(store, dl_cfg).start())
+            downloads = StoreDownloads(DownloadServer(store, dl_cfg, texts=texts).start())
         except InputError as err:
             log.warning("phone download off: %s", err)
             downloads = DownloadsUnavailable(str(err))

@@ -40,9 +40,7 @@ paths or client addresses.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import html
 import io
 import json
 import logging
@@ -55,14 +53,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from kiosk.delivery.config import DownloadConfig
 from kiosk.delivery.http_listener import Limits, Listener, Request, Response
+from kiosk.delivery.phone_page import STYLE_HASH, PhoneTexts
+from kiosk.delivery.reach import phone_reach, resolve_bind, wifi_uri
 from kiosk.errors import InputError
 from kiosk.session.journal import SessionNotFound
 from kiosk.session.store import FILE_NAME_RE, SessionStore, Step
 from kiosk.status import Level, PartStatus
+
+if TYPE_CHECKING:
+    from kiosk.i18n import Texts
 
 log = logging.getLogger(__name__)
 
@@ -76,58 +79,11 @@ DEVICE_COOKIE = "kiosk_device"
 _COOKIE_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
 _TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:0;padding:16px;background:#f4f4f4;color:#222}"
-    "h1{font-size:1.4em;margin:0 0 4px}p{margin:4px 0 16px;color:#555}"
-    ".v{background:#fff;border-radius:12px;padding:12px;margin:0 0 16px;box-shadow:0 1px 3px #0002}"
-    ".v img{width:100%;height:auto;border-radius:8px;display:block}"
-    ".b{display:block;text-align:center;margin-top:10px;padding:14px;border-radius:8px;background:#1F4E79;"
-    "color:#fff;text-decoration:none;font-size:1.1em}"
-)
-# The phone page in the kiosk's languages: (title, info with {minutes} and {downloads}, button).
-PAGE_TEXT: dict[str, tuple[str, str, str]] = {
-    "en": (
-        "Your headshot",
-        "This link works for {minutes} more minutes and {downloads} more downloads; "
-        "then the photos are deleted from the kiosk.",
-        "Download",
-    ),
-    "es": (
-        "Tu retrato",
-        "Este enlace funciona {minutes} minutos más y permite {downloads} descargas más; "
-        "después, las fotos se borran del quiosco.",
-        "Descargar",
-    ),
-    "fr": (
-        "Votre portrait",
-        "Ce lien fonctionne encore {minutes} minutes et pour {downloads} téléchargements ; "
-        "ensuite, les photos sont effacées de la borne.",
-        "Télécharger",
-    ),
-    "de": (
-        "Ihr Porträt",
-        "Dieser Link gilt noch {minutes} Minuten und für {downloads} Downloads; "
-        "danach werden die Fotos vom Kiosk gelöscht.",
-        "Herunterladen",
-    ),
-    "pt": (
-        "O seu retrato",
-        "Este link funciona por mais {minutes} minutos e {downloads} transferências; "
-        "depois, as fotos são apagadas do quiosque.",
-        "Transferir",
-    ),
-    "zh": (
-        "您的头像照",
-        "此链接在接下来 {minutes} 分钟内有效，还可下载 {downloads} 次；之后照片将从自助机中删除。",
-        "下载",
-    ),
-}
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 SECURITY_HEADERS: dict[str, str] = {
     "Cache-Control": "no-store, max-age=0",
     "Pragma": "no-cache",
     "Content-Security-Policy": (
-        f"default-src 'none'; img-src 'self'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; "
+        f"default-src 'none'; img-src 'self'; style-src 'sha256-{STYLE_HASH}'; base-uri 'none'; "
         "form-action 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -168,7 +124,7 @@ class Link:
     downloads: int
     variants: tuple[str, ...]
     url: str = ""
-    lang: str = "en"
+    lang: str | None = None  # the guest's kiosk language; None: the phone's own (Accept-Language)
     mode: str = "any_device"
     views: int = 0
     max_views: int = 30
@@ -207,7 +163,7 @@ class Link:
             int(d["max_downloads"]),
             int(d["downloads"]),
             tuple(str(v) for v in d["variants"]),
-            lang=str(d.get("lang", "en")) if d.get("lang") in PAGE_TEXT else "en",
+            lang=str(d["lang"]) if isinstance(d.get("lang"), str) and len(d["lang"]) == 2 else None,
             mode=str(d.get("mode", "any_device")),
             views=int(d.get("views", 0)),
             max_views=int(d.get("max_views", 30)),
@@ -328,6 +284,7 @@ class DownloadServer:
         *,
         clock: Callable[[], float] = time.time,
         mono: Callable[[], float] = time.monotonic,
+        texts: Texts | None = None,
     ) -> None:
         """Prepare (nothing listens until start()).
 
@@ -337,6 +294,7 @@ class DownloadServer:
             clock: wall-clock seconds, only to persist expiry across restarts.
             mono: monotonic seconds for link expiry in this process (connection deadlines and the rate
                 limit always use time.monotonic).
+            texts: the kiosk's texts for the phone page (default: the bundled languages).
         """
         self.store = store
         self.cfg = cfg or DownloadConfig()
@@ -344,6 +302,9 @@ class DownloadServer:
         self.mono = mono
         self._listener: Listener | None = None
         self._port = 0
+        self._addresses = list(self.cfg.bind)
+        self.wifi: str | None = None  # the WIFI: URI of the kiosk's access point (read at start)
+        self.phone = PhoneTexts(texts)
         self._links: dict[str, Link] = {}
         self._lock = threading.Lock()
         self._last_reload = -1e9
@@ -353,12 +314,17 @@ class DownloadServer:
     def start(self) -> DownloadServer:
         """Bind every configured address and serve them from one listener; reload persisted links."""
         tls = _tls_context(self.cfg)
+        try:
+            self.wifi = wifi_uri(self.cfg.wifi)
+        except ValueError as err:
+            raise InputError(str(err)) from err
         self._load_links()
         port = self.cfg.port
         socks: list[socket.socket] = []
-        addr = self.cfg.bind[0]
+        self._addresses = resolve_bind(self.cfg.bind)  # "auto": the address phones reach (see reach.py)
+        addr = self._addresses[0]
         try:
-            for addr in self.cfg.bind:
+            for addr in self._addresses:
                 family = socket.AF_INET6 if ":" in addr else socket.AF_INET
                 s = socket.socket(family, socket.SOCK_STREAM)
                 socks.append(s)
@@ -404,10 +370,10 @@ class DownloadServer:
 
     @property
     def base_url(self) -> str:
-        """Base URL of links: public_url, else the first bind address and the bound port."""
+        """Base URL of links: public_url, else the first (resolved) bind address and the bound port."""
         if self.cfg.public_url:
             return self.cfg.public_url
-        host = self.cfg.bind[0]
+        host = self._addresses[0] if self._listener is not None else resolve_bind(self.cfg.bind)[0]
         host = f"[{host}]" if ":" in host else host
         return f"{'https' if self.cfg.uses_tls else 'http'}://{host}:{self.port}"
 
@@ -426,7 +392,7 @@ class DownloadServer:
         variants: Mapping[str, bytes],
         thumbs: Mapping[str, bytes] | None = None,
         *,
-        lang: str = "en",
+        lang: str | None = None,
         mode: str | None = None,
     ) -> tuple[Link, str]:
         """Store the variants as the session's results and publish a link to them; (link, url).
@@ -438,7 +404,7 @@ class DownloadServer:
             session_id: a live session.
             variants: file name → image bytes (JPEG or PNG), in display order.
             thumbs: optional file name → thumbnail bytes (made with the kiosk's decoder when absent).
-            lang: language of the phone page (the guest's kiosk language; PAGE_TEXT keys, else English).
+            lang: language of the phone page (the guest's kiosk language; None: the phone's own).
             mode: any_device, first_device or first_download (default: delivery.download.link_mode).
         """
         if not variants:
@@ -459,7 +425,7 @@ class DownloadServer:
         names: Sequence[str],
         thumbs: Mapping[str, bytes] | None = None,
         *,
-        lang: str = "en",
+        lang: str | None = None,
         mode: str | None = None,
     ) -> tuple[Link, str]:
         """Publish a link to results already in the store (references: no copy); (link, url).
@@ -484,7 +450,7 @@ class DownloadServer:
             1 if mode == "first_download" else self.cfg.max_downloads,
             0,
             tuple(names),
-            lang=lang if lang in PAGE_TEXT else "en",
+            lang=lang,
             mode=mode,
             max_views=self.cfg.max_views,
             valid_s=valid_s,
@@ -540,18 +506,17 @@ class DownloadServer:
         return len(links)
 
     def status(self) -> PartStatus:
-        """The server for the operator: where phones reach it, live links; a loopback-only link is a warning."""
+        """The server for the operator: where phones reach it, live links; a link phones cannot reach warns."""
         if self._listener is None:
             return PartStatus("phone download off (server not running)", Level.FAIL, "restart the kiosk")
         now = self.mono()
         with self._lock:
             live = sum(1 for link in self._links.values() if link.expires_mono > now and not link.dead)
+        reach = phone_reach(self.cfg, self.base_url)
         line = f"phone download on {self.base_url} ({live} live links)"
-        host = (urlsplit(self.base_url).hostname or "").strip("[]")
-        if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127."):
-            return PartStatus(line + ": phones cannot reach a loopback address", Level.WARN,
-                              "set delivery.download.bind (and public_url) to the kiosk's Wi-Fi or LAN address")
-        return PartStatus(line)
+        if reach.level is Level.OK:
+            return PartStatus(line)
+        return PartStatus(f"{line}: {reach.line}", reach.level, reach.fix)
 
     def _reload_due(self) -> bool:
         """At most one reload of the links from the store per second, whatever unknown tokens arrive."""
@@ -621,8 +586,14 @@ class DownloadServer:
             self._load_links()  # a link another process published (`kiosk share` beside `kiosk run`)
             with self._lock:
                 link = self._links.get(_hash_token(m["token"]))
+        accept = req.headers.get("accept-language", "")
         if link is None:
-            return Response.text(404, "This link is not valid.")
+            return Response.text(404, self.phone.line(self.phone.language(None, accept), "invalid"))
+        lang = self.phone.language(link.lang, accept)
+
+        def say(status: int, key: str) -> Response:
+            return Response.text(status, self.phone.line(lang, key))
+
         what, name = m["what"], m["name"]
         if what is not None and name not in link.variants:
             return Response.text(404, "Not found.")
@@ -630,13 +601,13 @@ class DownloadServer:
         headers: dict[str, str] = {}
         with link.lock:  # every change of this link's state, and its persisting, in one critical section
             if link.dead:
-                return Response.text(404, "This link is not valid.")
+                return say(404, "invalid")
             if not self._still_stored(link):  # wiped or deleted, maybe by another process (`kiosk wipe`)
                 self._expire(link)
-                return Response.text(410, "These photos were deleted from the kiosk.")
+                return say(410, "deleted")
             if self.mono() >= link.expires_mono:
                 self._expire(link)
-                return Response.text(410, "This link has expired: the photos were deleted from the kiosk.")
+                return say(410, "expired")
             if link.mode == "first_device":
                 cookie = _cookie(req.headers, DEVICE_COOKIE)
                 if link.device_sha256 is None and counts:
@@ -650,12 +621,12 @@ class DownloadServer:
                 elif link.device_sha256 is not None and (
                     cookie is None or not secrets.compare_digest(_hash_token(cookie), link.device_sha256)
                 ):
-                    return Response.text(403, "This link is already open on another phone.")
+                    return say(403, "other_phone")
             if what == "f":
                 if counts and link.downloads >= link.max_downloads:
-                    return Response.text(410, "The download limit of this link is reached.")
+                    return say(410, "limit")
             elif counts and link.views >= link.max_views:
-                return Response.text(410, "This link was opened too many times.")
+                return say(410, "views")
             data = b""
             if what is not None:
                 try:
@@ -663,7 +634,7 @@ class DownloadServer:
                     data = self.store.read_file(link.session_id, kind, file_name)
                 except SessionNotFound:
                     self._expire(link)
-                    return Response.text(410, "These photos were deleted from the kiosk.")
+                    return say(410, "deleted")
             if counts:
                 if what == "f":
                     link.downloads += 1
@@ -671,7 +642,7 @@ class DownloadServer:
                     link.views += 1
                 self._persist(link)  # before the reply: the bytes are already in memory
             if what is None:
-                return self._page(link, m["token"], headers)
+                return self._page(link, lang, m["token"], headers)
         if what == "f":
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return Response(200, data, _sniff_type(data), headers)
@@ -697,25 +668,8 @@ class DownloadServer:
         except SessionNotFound:
             self._expire(link)
 
-    def _page(self, link: Link, token: str, headers: dict[str, str]) -> Response:
+    def _page(self, link: Link, lang: str, token: str, headers: dict[str, str]) -> Response:
         left_min = max(0, int((link.expires_mono - self.mono()) // 60))
-        left_dl = link.max_downloads - link.downloads
-        title, info, button = PAGE_TEXT[link.lang]
-        items = []
-        for name in link.variants:
-            n = html.escape(name)
-            items.append(
-                f'<div class="v"><img src="/d/{token}/t/{n}" alt="{n}">'
-                f'<a class="b" href="/d/{token}/f/{n}" download="{n}">{html.escape(button)} {n}</a></div>'
-            )
-        page = (
-            f'<!doctype html><html lang="{link.lang}"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            '<meta name="referrer" content="no-referrer"><meta name="robots" content="noindex">'
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1>"
-            f"<p>{html.escape(info.format(minutes=left_min, downloads=left_dl))}</p>"
-            + "".join(items)
-            + "</body></html>"
-        )
+        page = self.phone.page(lang, token, link.variants, left_min, link.max_downloads - link.downloads)
+        headers["Content-Language"] = lang
         return Response(200, page.encode(), "text/html; charset=utf-8", headers)

@@ -6,6 +6,7 @@ when those are not configured, the offline ones here keep the session working (n
 
 from __future__ import annotations
 
+import enum
 import logging
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +14,15 @@ from typing import Protocol
 from kiosk.status import Level, PartStatus
 
 log = logging.getLogger(__name__)
+
+
+class PrintJobState(enum.Enum):
+    """Where this guest's print is, as the delivery screen tells it; the value is the i18n key suffix."""
+
+    NONE = "none"  # nothing sent yet
+    PRINTING = "printing"  # CUPS has it and the printer is working on it
+    DONE = "done"  # the printer finished it: collect it at the tray
+    ATTENTION = "attention"  # out of paper, jammed, offline...: the photo is safe, staff are needed
 
 
 class Downloads(Protocol):
@@ -32,6 +42,10 @@ class Downloads(Protocol):
 
     def status(self) -> PartStatus:
         """The part's state for the operator."""
+        ...
+
+    def wifi(self) -> str | None:
+        """The `WIFI:` URI of the kiosk's own access point, shown before the link's QR code, or None."""
         ...
 
 
@@ -58,6 +72,14 @@ class Printer(Protocol):
         """Sheets left, when counted."""
         ...
 
+    def job_state(self) -> PrintJobState:
+        """The state of the last job sent (NONE before any)."""
+        ...
+
+    def paper_loaded(self) -> str:
+        """The operator loaded a full pack: restart the paper count; a line saying so."""
+        ...
+
 
 class OfflineDownloads:
     """No download server: the guest keeps the printed copy only."""
@@ -76,6 +98,10 @@ class OfflineDownloads:
     def status(self) -> PartStatus:
         """Say so."""
         return PartStatus("phone download off (delivery.download.enabled = false)", Level.OFF)
+
+    def wifi(self) -> str | None:
+        """No link, so no Wi-Fi code either."""
+        return None
 
 
 class NoPrinter:
@@ -100,6 +126,14 @@ class NoPrinter:
     def paper_left(self) -> int | None:
         """Unknown."""
         return None
+
+    def job_state(self) -> PrintJobState:
+        """Never printed."""
+        return PrintJobState.NONE
+
+    def paper_loaded(self) -> str:
+        """Nothing to count."""
+        return "no printer configured"
 
 
 def close_delivery(downloads: Downloads, printer: Printer) -> None:

@@ -43,7 +43,7 @@ _OPERATOR_TEXT = {
     PrinterState.READY: "ready",
     PrinterState.PRINTING: "printing",
     PrinterState.JAMMED: "paper jam: open the printer and clear the paper path",
-    PrinterState.OUT_OF_PAPER: "out of paper: load paper, then run `kiosk print --paper-loaded`",
+    PrinterState.OUT_OF_PAPER: "out of paper: load paper, then tap Paper loaded in the operator menu",
     PrinterState.OUT_OF_RIBBON: "out of ribbon/ink: replace the ribbon or cartridge",
     PrinterState.COVER_OPEN: "a cover or door is open: close it",
     PrinterState.OFFLINE: "offline: check the printer's power and cable",

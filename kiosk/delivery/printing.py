@@ -16,6 +16,7 @@ import numpy as np
 
 from kiosk.delivery.layouts import Layout, render_pdf
 from kiosk.delivery.paper import CopyAllowance, CopyLimitReached, PaperCounter, PaperLevel
+from kiosk.delivery.ports import PrintJobState
 from kiosk.delivery.printer_state import PrinterState, PrinterStatus, classify
 from kiosk.delivery.printing_config import PrintingConfig
 from kiosk.errors import InputError, KioskError
@@ -312,11 +313,15 @@ class PrintService:
         )
         return PrintJob(int(job_id), status.name, layout.name, copies, dpi, time.monotonic())
 
-    def wait(self, job: PrintJob, timeout_s: float | None = None) -> JobOutcome:
+    def wait(
+        self, job: PrintJob, timeout_s: float | None = None, on_status: StatusCallback | None = None
+    ) -> JobOutcome:
         """Poll the job until it ends or the deadline passes, reporting printer states on the way.
 
-        A completed job is counted on the paper counter and (by default) purged from CUPS. Raises
-        PrintJobFailed when it ends canceled or aborted, PrintTimeout at the deadline (the job stays queued).
+        Each distinct printer status goes to the service's on_status and to this call's `on_status` (the
+        delivery screen's job state). A completed job is counted on the paper counter and (by default) purged
+        from CUPS. Raises PrintJobFailed when it ends canceled or aborted, PrintTimeout at the deadline (the job
+        stays queued).
         """
         import cups
 
@@ -338,6 +343,8 @@ class PrintService:
             if not seen or seen[-1] != status:
                 seen.append(status)
                 self._report(status)
+                if on_status is not None:
+                    on_status(status)
             if time.monotonic() >= deadline:
                 raise PrintTimeout(
                     f"job {job.job_id} on {job.printer} still {state.name.lower()} after {timeout:.0f} s"
@@ -482,10 +489,12 @@ class PrinterPort:
         # The last outcomes only (tests, the operator): a kiosk prints for days; a growing list would leak.
         self.outcomes: collections.deque[JobOutcome | BaseException] = collections.deque(maxlen=200)
         self._workers: list[threading.Thread] = []
+        self._job_state = PrintJobState.NONE  # of the last job sent; set by its follower thread
 
     def new_session(self) -> None:
-        """A new guest: the full copy allowance again."""
+        """A new guest: the full copy allowance again, and no job of theirs yet."""
         self.allowance = CopyAllowance(self.service.config.copies_per_session)
+        self._job_state = PrintJobState.NONE
 
     def available(self) -> bool:
         """Whether a print button should be shown now (printer reachable and ready, paper left)."""
@@ -499,9 +508,24 @@ class PrinterPort:
         """Send the headshot at path; return the guest's status text (raises PrintError or InputError)."""
         from kiosk.pipeline.imageio import load_image
 
-        job = self.service.submit(load_image(path).bgr, self.layout, copies, allowance=self.allowance)
+        try:
+            job = self.service.submit(load_image(path).bgr, self.layout, copies, allowance=self.allowance)
+        except PrinterNotReady:
+            self._job_state = PrintJobState.ATTENTION
+            raise
+        self._job_state = PrintJobState.PRINTING
         self._follow(job)
         return PrinterState.PRINTING.guest_text
+
+    def job_state(self) -> PrintJobState:
+        """Where the last job is: printing, done, or waiting for the attendant (the photo stays in the queue)."""
+        return self._job_state
+
+    def paper_loaded(self) -> str:
+        """Restart the paper count at the configured capacity (the operator loaded a full pack)."""
+        level = self.service.counter.reload()
+        log.info("paper count restarted by the operator: %d sheets", level.remaining)
+        return f"paper count restarted: {level.remaining} sheets"
 
     def test_print(self) -> str:
         """Print a test card (grey ramp, colour patches) on the default layout; wait; say how it went."""
@@ -551,12 +575,18 @@ class PrinterPort:
         return not self._workers
 
     def _follow(self, job: PrintJob) -> None:
+        def seen(status: PrinterStatus) -> None:
+            # A fault mid-job (out of paper, jam): the guest hears it now; cleared, the job carries on.
+            self._job_state = PrintJobState.PRINTING if status.can_print else PrintJobState.ATTENTION
+
         def run() -> None:
             try:
-                self.outcomes.append(self.service.wait(job))
+                self.outcomes.append(self.service.wait(job, on_status=seen))
+                self._job_state = PrintJobState.DONE
             except (PrintError, NoPrinter) as err:
                 log.warning("print job %s did not complete: %s", job.job_id, err)
                 self.outcomes.append(err)
+                self._job_state = PrintJobState.ATTENTION
 
         worker = threading.Thread(target=run, name=f"print-job-{job.job_id}", daemon=True)
         self._workers = [w for w in self._workers if w.is_alive()] + [worker]

@@ -117,6 +117,12 @@ class StudioPipeline:
         self._custom: np.ndarray | None = None
         self._executor: ThreadPoolExecutor | None = None
 
+    def reconfigure(self, config: PipelineConfig) -> None:
+        """New settings (brand colour, event backdrop) for the next headshot; the models stay loaded."""
+        with self._lock:
+            self.config = config
+            self._custom = None  # the new backdrop file is read at its first use
+
     # -- models ------------------------------------------------------------------------------------
     def _detector(self, which: str) -> FaceDetector:
         if which == "short":

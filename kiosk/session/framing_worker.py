@@ -52,6 +52,10 @@ class FramingTargets:
     max_yaw_deg: float = 40.0  # the pipeline's limit: a head turned further is refused there too
     still_speed: float = 0.25
     stillness_s: float = 1.5
+    moving_speed: float = 0.6  # hysteresis: a still guest counts as moving again only above this, face-heights/s
+    framed_slack: float = 0.15  # hysteresis: once framed, the size and centre limits widen by this fraction
+    hint_hold_s: float = 0.4  # stability window: a new hint shows once it has held this long, s
+    min_score: float = 0.55  # detector score below which a face-like area is not a face to follow
 
 
 class Detector(Protocol):
@@ -72,29 +76,66 @@ class Box:
     h: float
 
 
-def guide(faces: Sequence[Face], width: int, height: int, t: FramingTargets) -> tuple[Hint, Box | None]:
+def plausibility(f: Face, width: int, height: int) -> float:
+    """How likely a detection is the guest's own face: detector score, size, and a head's place in the frame.
+
+    A head sits high and central; a patch or a badge photo on the chest sits low, scores lower as a face
+    and is small (the largest face-like area no longer wins by size alone).
+    """
+    cx, cy = f.center
+    central = 1.0 - min(1.0, abs(cx / width - 0.5) * 2.0)
+    high = 1.0 - min(1.0, max(0.0, cy / height - 0.45) * 2.0)
+    return f.score**2 * (f.h / height) * (0.5 + 0.5 * central) * (0.4 + 0.6 * high)
+
+
+def follow(faces: Sequence[Face], width: int, height: int, t: FramingTargets) -> tuple[Face | None, list[Face]]:
+    """(the guest's face, other people's faces), the guest being the most plausible face.
+
+    Faces under `min_score` are not followed, and a smaller face below the guest's chin within their
+    shoulders (a badge photo, a patch) is part of the guest, not another person.
+    """
+    real = [f for f in faces if f.score >= t.min_score]
+    if not real:
+        return None, []
+    guest = max(real, key=lambda f: plausibility(f, width, height))
+    gx, _ = guest.center
+    others = [
+        f for f in real
+        if f is not guest and not (f.center[1] > guest.y + guest.h and abs(f.center[0] - gx) < 1.5 * guest.w
+                                   and f.h < 0.6 * guest.h)
+    ]
+    return guest, others
+
+
+def guide(
+    faces: Sequence[Face], width: int, height: int, t: FramingTargets, framed_before: bool = False
+) -> tuple[Hint, Box | None]:
     """The one hint for these faces, and the guest's face box (normalised); pure, unit-tested.
 
-    Which face is the guest's and whether it can make a headshot (turned away, cut off) is decided by
-    the studio pipeline's own judge (kiosk.pipeline.framing.assess), so live guidance never calls a face
-    "perfect" that the pipeline then refuses; the hints add where the guest should stand.
+    The guest is the most plausible face (follow()); whether it can make a headshot (turned away, cut
+    off) is decided by the studio pipeline's own judge (kiosk.pipeline.framing.assess), so live guidance
+    never calls a face "perfect" that the pipeline then refuses; the hints add where the guest should
+    stand. framed_before widens the size and centre limits by `framed_slack` (hysteresis: a guest right
+    at a limit does not flicker between "perfect" and a correction).
     """
-    judged = assess(list(faces), width, height, min_face_px=0.0, max_yaw_deg=t.max_yaw_deg)
-    main = judged.face
+    main, others = follow(faces, width, height, t)
     if main is None:
         return Hint.NO_FACE, None
+    judged = assess([main], width, height, min_face_px=0.0, max_yaw_deg=t.max_yaw_deg)
     box = Box(main.x / width, main.y / height, main.w / width, main.h / height)
-    if sum(1 for f in faces if f.w * f.h >= t.second_face_ratio * main.w * main.h) > 1:
+    if any(f.w * f.h >= t.second_face_ratio * main.w * main.h for f in others):
         return Hint.ONE_PERSON, box
-    if box.h < t.face_h_min:
+    slack = t.framed_slack if framed_before else 0.0
+    if box.h < t.face_h_min * (1.0 - slack):
         return Hint.COME_CLOSER, box
-    if box.h > t.face_h_max or box.y < 0.02 or box.y + box.h > 0.9:
+    if box.h > t.face_h_max * (1.0 + slack) or box.y < 0.02 or box.y + box.h > 0.9:
         return Hint.STEP_BACK, box
     cx = box.x + box.w / 2
+    tol = t.center_x_tol * (1.0 + slack)
     # Raw x < 0.5 shows on the screen's right in the mirror: the guest should move to their left.
-    if cx < 0.5 - t.center_x_tol:
+    if cx < 0.5 - tol:
         return Hint.MOVE_LEFT, box
-    if cx > 0.5 + t.center_x_tol:
+    if cx > 0.5 + tol:
         return Hint.MOVE_RIGHT, box
     if judged.problem is FaceProblem.CUT_OFF:
         return Hint.STEP_BACK, box
@@ -107,6 +148,61 @@ def guide(faces: Sequence[Face], width: int, height: int, t: FramingTargets) -> 
     if judged.problem is FaceProblem.TURNED_AWAY:
         return Hint.LOOK_AT_CAMERA, box
     return Hint.PERFECT, box
+
+
+class HintFilter:
+    """Stability window: a new hint is shown once it has held `hold_s` (the first one at once)."""
+
+    def __init__(self, hold_s: float) -> None:
+        """No hint shown yet."""
+        self.hold_s = hold_s
+        self.shown: Hint | None = None
+        self._candidate: Hint | None = None
+        self._since = 0.0
+
+    def update(self, hint: Hint, now: float) -> Hint:
+        """Feed the raw hint of one frame; the hint to show."""
+        if self.shown is None or hint is self.shown:
+            self.shown, self._candidate = hint, None
+            return hint
+        if hint is not self._candidate:
+            self._candidate, self._since = hint, now
+        if now - self._since >= self.hold_s:
+            self.shown, self._candidate = hint, None
+        return self.shown
+
+
+class NearFarDetector:
+    """The short-range detector, and the full-range one when it finds no face or only small ones.
+
+    The short-range BlazeFace misses a guest standing a few metres back; the full-range model finds them, so
+    the guest hears "come closer" instead of "step in front of the camera". It runs only on such frames.
+    """
+
+    def __init__(self, near: Detector, far: Detector | None, small: float = 0.12) -> None:
+        """Args: near, far: detectors; small: a face below this fraction of the frame's height is small."""
+        self.near = near
+        self.far = far
+        self.small = small
+
+    def detect(self, bgr: np.ndarray) -> list[Face]:
+        """Faces from the near model, plus the far model's that the near one did not find."""
+        faces = self.near.detect(bgr)
+        if self.far is None or (faces and max(f.h for f in faces) >= self.small * bgr.shape[0]):
+            return faces
+        known = faces
+        for f in self.far.detect(bgr):
+            fx, fy = f.center
+            if not any(abs(fx - g.center[0]) <= g.w / 2 and abs(fy - g.center[1]) <= g.h / 2 for g in known):
+                faces = [*faces, f]
+        return faces
+
+    def close(self) -> None:
+        """Close both detectors."""
+        for d in (self.near, self.far):
+            close = getattr(d, "close", None)
+            if callable(close):
+                close()
 
 
 @dataclass(frozen=True)
@@ -144,7 +240,10 @@ class Stillness:
             move = (abs(box.x + box.w / 2 - b0.x - b0.w / 2) + abs(box.y - b0.y) + abs(box.h - b0.h)) / box.h
             self._speed = 0.5 * self._speed + 0.5 * move / dt
         self._last = (now, box)
-        if self._speed > self.targets.still_speed:
+        # Hysteresis: still below still_speed; a guest already still counts as moving only above
+        # moving_speed, so the detector's jitter on a still face does not restart the timer.
+        limit = self.targets.moving_speed if self._since is not None else self.targets.still_speed
+        if self._speed > limit:
             self._since = None
             return 0.0
         if self._since is None:
@@ -183,6 +282,8 @@ class FramingWorker:
         self._active = threading.Event()
         self._thread: threading.Thread | None = None
         self._still = Stillness(self.targets)
+        self._hints = HintFilter(self.targets.hint_hold_s)
+        self._framed = False
         self.analyses = 0
         self.error: str | None = None
 
@@ -207,8 +308,10 @@ class FramingWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def resume(self) -> None:
-        """Analyse frames (live framing and countdown screens); resets the stillness timer."""
+        """Analyse frames (live framing and countdown screens); resets the stillness timer and the hints."""
         self._still = Stillness(self.targets)
+        self._hints = HintFilter(self.targets.hint_hold_s)
+        self._framed = False
         with self._lock:
             self._result = None
         self._active.set()
@@ -259,13 +362,15 @@ class FramingWorker:
                 continue
             ms = (time.monotonic() - t0) * 1000.0
             h, w = frame.image.shape[:2]
-            hint, box = guide(faces, w, h, self.targets)
-            framed = hint is Hint.PERFECT
+            hint, box = guide(faces, w, h, self.targets, framed_before=self._framed)
+            framed = self._framed = hint is Hint.PERFECT
             now = self.clock()
             still = self._still.update(box, framed, now)
             if framed and still < self.targets.stillness_s:
                 hint = Hint.HOLD_STILL if still == 0.0 else Hint.PERFECT
             ready = framed and still >= self.targets.stillness_s
+            # The guest reads a steady hint; the outline (box, framed) and readiness follow this frame.
+            hint = self._hints.update(hint, now)
             with self._lock:
                 if self._active.is_set():
                     self._result = FramingResult(frame.seq, hint, box, framed, still, ready, ms, now)

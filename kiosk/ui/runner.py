@@ -29,8 +29,12 @@ def have_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def window_size(cfg: KioskConfig, size: str | None) -> tuple[int, int]:
-    """Window size from --size WxH, else from the config (orientation, window_width/height)."""
+def window_size(cfg: KioskConfig, size: str | None, fullscreen: bool = False) -> tuple[int, int]:
+    """Window size from --size WxH, else the screen's (full screen), else the config's, turned to the orientation.
+
+    `orientation = "auto"` follows the X server's screen (a landscape screen gets a landscape window); full
+    screen takes the screen's exact size, read before any window exists (no window manager resizes it).
+    """
     if size:
         try:
             w, h = (int(v) for v in size.lower().split("x"))
@@ -39,9 +43,20 @@ def window_size(cfg: KioskConfig, size: str | None) -> tuple[int, int]:
         if not (320 <= w <= 7680 and 320 <= h <= 7680):
             raise InputError(f"--size {size}: each side must be 320..7680 px")
         return w, h
+    from kiosk.ui.boot import x_screen_size
+
+    screen = x_screen_size() if fullscreen or cfg.ui.orientation == "auto" else None
+    if fullscreen and screen is not None:
+        return screen
     w, h = cfg.ui.window_width, cfg.ui.window_height
-    if (cfg.ui.orientation == "landscape" and w < h) or (cfg.ui.orientation == "portrait" and w > h):
+    orientation = cfg.ui.orientation
+    if orientation == "auto" and screen is not None:
+        orientation = "landscape" if screen[0] > screen[1] else "portrait"
+    if (orientation == "landscape" and w < h) or (orientation == "portrait" and w > h):
         w, h = h, w
+    if screen is not None and (w > screen[0] or h > screen[1]):  # a window larger than the screen is cut off
+        s = min(screen[0] / w, screen[1] / h)
+        w, h = max(320, int(w * s)), max(320, int(h * s))
     return w, h
 
 
@@ -146,7 +161,7 @@ def run_app(
     from kiosk.ui.app import KioskApp
 
     texts = Texts(list(cfg.ui.languages), cfg.ui.i18n_dir)
-    parts = assemble(cfg, Overrides(camera=camera, lights=lights))
+    parts = assemble(cfg, Overrides(camera=camera, lights=lights, config_path=config_path))
     reloader = None
     try:
         controller = parts.controller

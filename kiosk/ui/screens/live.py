@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kivy.graphics import Color, Line
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 
@@ -11,11 +12,49 @@ from kiosk.session.flow import State
 from kiosk.session.framing_worker import Hint
 from kiosk.ui.screens.base import KScreen, label, spacer
 from kiosk.ui.widgets import (
+    GUIDE,
     OK,
+    WARN,
     WHITE,
     LivePreview,
     Txt,
 )
+
+HALO = (0.05, 0.07, 0.09, 1.0)  # opaque (see LivePreview): a dark edge keeps the light line visible on a light wall
+STALE_S = 1.0  # a framing result older than this is not shown: the outline follows the current frame
+
+
+class GuidedPreview(LivePreview):
+    """The live preview whose guide and face box sit on a dark halo, and whose outline resets with the face."""
+
+    def __init__(self, **kw: Any) -> None:
+        """The preview, with halo lines drawn under its guide and box."""
+        super().__init__(**kw)
+        # Under the light lines: insert the halo before them in canvas.after (index 0 draws first).
+        self._halo_head = Line(points=[0, 0, 1, 1], width=7, close=True)
+        self._halo_shoulders = Line(points=[0, 0, 1, 1], width=7)
+        self._halo_box = Line(rounded_rectangle=(-1000, -1000, 10, 10, 2), width=8)
+        for i, instr in enumerate((Color(*HALO), self._halo_head, self._halo_shoulders, self._halo_box)):
+            self.canvas.after.insert(i, instr)
+        self._layout_overlay()
+
+    def _layout_overlay(self, *_: Any) -> None:
+        super()._layout_overlay()
+        if hasattr(self, "_halo_head"):
+            self._halo_head.points = self._head.points  # the ellipse as drawn (its mode args do not read back)
+            self._halo_shoulders.points = self._shoulders.points
+
+    def _set_box(self, rect: tuple[float, ...]) -> None:
+        super()._set_box(rect)
+        if hasattr(self, "_halo_box"):
+            self._halo_box.rounded_rectangle = rect
+
+    def set_face(self, box: Any, framed: bool) -> None:
+        """Draw the face box, or hide it; without a face the guide is neutral again (never left green)."""
+        super().set_face(box, framed)
+        if box is None and tuple(self._guide_color.rgba) != GUIDE:
+            self._guide_color.rgba = GUIDE
+            self._box_color.rgba = WARN
 
 
 class LiveScreen(KScreen):
@@ -30,7 +69,7 @@ class LiveScreen(KScreen):
             orientation="horizontal" if m.landscape else "vertical", padding=m.pad * 0.6, spacing=m.pad * 0.6
         )
         stage = FloatLayout(size_hint=(0.6, 1) if m.landscape else (1, 0.7))
-        self.preview = LivePreview()
+        self.preview = GuidedPreview()
         self.count = Txt("", size_px=360 * m.u, bold=True, color=WHITE)
         stage.add_widget(self.preview)
 
@@ -57,21 +96,13 @@ class LiveScreen(KScreen):
         self.sub = Txt("", size_px=m.body, color=(0.8, 0.84, 0.88, 1), auto_height=True)
         panel.add_widget(self.sub)
         panel.add_widget(spacer())
-        # Landscape: the panel is narrow, so the two buttons stack (primary on top).
-        stacked = m.landscape
-        row = BoxLayout(
-            orientation="vertical" if stacked else "horizontal",
-            spacing=m.pad * 0.4,
-            size_hint_y=None,
-            height=m.button_h * (2 if stacked else 1) + (m.pad * 0.4 if stacked else 0),
-        )
-        self.shoot = self.btn("framing.shoot", "shoot")
-        cancel = self.btn("common.cancel", "cancel", primary=False)
-        for w in (self.shoot, cancel) if stacked else (cancel, self.shoot):
-            row.add_widget(w)
-        panel.add_widget(row)
+        panel.add_widget(spacer(m.footer_h - m.pad * 0.6))  # the buttons' slots, shared by every guest screen
         root.add_widget(panel)
         self.add_widget(root)
+        # Cancel bottom-left, the shutter bottom-right (base.Metrics.slot): never where another screen's
+        # cancel or retake waits for a tap that was meant for this one.
+        self.place(self.btn("common.cancel", "cancel", primary=False), "left")
+        self.shoot = self.place(self.btn("framing.shoot", "shoot"), "right")
         self._last_seq = -1
         self._view: tuple[Any, ...] = ()
 
@@ -91,6 +122,8 @@ class LiveScreen(KScreen):
             self._last_seq = frame.seq
         st = c.state
         r = c.framing_result
+        if r is not None and c.clock() - r.t > STALE_S:
+            r = None  # the worker has not seen this frame yet: show no outline rather than an old one
         self.preview.set_face(r.box if r else None, bool(r and r.framed))
         if st is State.COUNTDOWN:
             view = (str(max(1, c.countdown_left)), self.t("countdown.look"), WHITE, 0.0, 0.0)
@@ -99,7 +132,9 @@ class LiveScreen(KScreen):
         else:
             hint = r.hint if r is not None else Hint.NO_FACE
             ok = hint in (Hint.PERFECT, Hint.HOLD_STILL)
-            view = ("", self.t(f"hint.{hint.value}"), OK if ok else WHITE, 1.0, 0.0)
+            notice = c.notice_now()  # why a tap on "Take photo now" or a countdown did not go on
+            text = self.t(notice) if notice else self.t(f"hint.{hint.value}")
+            view = ("", text, OK if ok and not notice else WHITE, 1.0, 0.0)
         if view != self._view:  # set widget properties only on change: no label re-render per frame
             self._view = view
             self.count.text, self.hint.text, self.hint.color, self.shoot.opacity, flash = view

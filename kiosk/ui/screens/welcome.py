@@ -12,9 +12,12 @@ from kiosk.ui.screens.base import KScreen, label, spacer
 from kiosk.ui.widgets import (
     MUTED,
     PRIMARY,
+    PRIMARY_DOWN,
     Btn,
     Card,
     Silhouette,
+    Txt,
+    hex_rgba,
 )
 
 
@@ -39,9 +42,11 @@ class AttractScreen(KScreen):
         mark = Silhouette(size_hint_y=None, height=(300 if m.landscape else 460) * m.u)
         if not m.landscape:
             col = self.column()
-            for w in (spacer(), mark, spacer(m.pad), title, subtitle, spacer(m.pad), steps, spacer(), self.cta):
+            # The call to action above the steps: the language screen's Cancel sits bottom-left, where a
+            # second tap of a double tap would otherwise land (the tap guard covers the first half second).
+            for w in (spacer(), mark, spacer(m.pad), title, subtitle, spacer(m.pad), self.cta, spacer(), steps):
                 col.add_widget(w)
-            col.add_widget(spacer(m.pad))
+            col.add_widget(spacer(m.footer_h - m.pad * 1.5))
         else:
             row = BoxLayout(orientation="horizontal", padding=(m.pad * 2, m.pad * 1.5), spacing=m.pad * 2)
             left = BoxLayout(orientation="vertical", spacing=m.pad * 0.5)
@@ -53,19 +58,27 @@ class AttractScreen(KScreen):
             row.add_widget(left)
             row.add_widget(right)
             self.add_widget(row)
+        # The attendant cue (kiosk.app.attention): bottom-right, away from the operator's top-left corner.
+        self.staff = Txt("", size_px=m.small, bold=True, color=hex_rgba("#9A3412"), halign="right",
+                         size_hint=(0.9, None), height=m.small * 2.6, pos_hint={"right": 0.98, "y": 0.005})
+        self.add_widget(self.staff)
         self._t = 0.0
 
     def update(self, dt: float) -> None:
-        """Breathe the call to action."""
+        """Breathe the call to action between two inks that both keep a 4.5:1 contrast (a fade would not)."""
         self._t += dt
-        self.cta.opacity = 0.55 + 0.45 * (0.5 + 0.5 * math.sin(self._t * 2.2))
+        k = 0.5 + 0.5 * math.sin(self._t * 2.2)
+        self.cta.color = tuple(a + (b - a) * k for a, b in zip(PRIMARY, PRIMARY_DOWN, strict=True))
+        staff = self.t("attract.attendant") if self.app.controller.attention.problem is not None else ""
+        if self.staff.text != staff:
+            self.staff.text = staff
 
     def in_corner(self, x: float, y: float) -> bool:
         """Whether a touch is in the hidden top-left corner."""
         c = max(96.0, 160 * self.m.u)
         return x < c and y > self.height - c
 
-    def on_touch_down(self, touch: Any) -> bool:
+    def touched(self, touch: Any) -> bool:
         """Corner taps count towards the operator gesture; any other tap starts a session."""
         if self.in_corner(*touch.pos):
             self.app.on_corner_tap()
@@ -78,11 +91,12 @@ class LanguageScreen(KScreen):
     """One big button per language, each in its own language."""
 
     def build(self) -> None:
-        """Title, grid of languages, cancel."""
+        """Title; the languages, "Larger text" and "More time" within reach (low); cancel bottom-left."""
         m = self.m
         col = self.column()
+        col.padding = (0, m.pad * 1.5, 0, m.footer2_h)
         col.add_widget(label("language.title", m.title, bold=True, auto_height=True))
-        col.add_widget(spacer(m.pad * 0.5))
+        col.add_widget(spacer())
         langs = self.app.texts.languages
         cols = 3 if m.landscape else 2
         grid = GridLayout(cols=cols, spacing=m.pad * 0.5, size_hint_y=None)
@@ -99,8 +113,24 @@ class LanguageScreen(KScreen):
             )
             grid.add_widget(b)
         col.add_widget(grid)
-        col.add_widget(spacer())
-        col.add_widget(self.btn("common.cancel", "cancel", primary=False))
+        self.larger = self.place(self.btn("a11y.larger", "large_text", primary=False), "left2")
+        self.more = self.place(self.btn("a11y.more_time", "more_time", primary=False), "right2")
+        self.place(self.btn("common.cancel", "cancel", primary=False), "left")
+
+    def refresh(self) -> None:
+        """The accessibility buttons say when they are on."""
+        super().refresh()
+        sess = self.app.controller.session
+        if self.app.text_scale != 1.0:
+            self.larger.text = self.t("a11y.larger_on")
+        if sess is not None and sess.time_factor != 1.0:
+            self.more.text = self.t("a11y.more_time_on")
+
+    def update(self, dt: float) -> None:
+        """"More time" pressed: say so at once."""
+        sess = self.app.controller.session
+        if sess is not None and sess.time_factor != 1.0 and self.more.text != self.t("a11y.more_time_on"):
+            self.more.text = self.t("a11y.more_time_on")
 
 
 class ConsentScreen(KScreen):
@@ -110,11 +140,10 @@ class ConsentScreen(KScreen):
         """Title, body, the two choices."""
         m = self.m
         col = self.column()
+        col.padding = (0, m.pad * 1.5, 0, m.footer_h)
         col.add_widget(spacer())
         col.add_widget(label("consent.title", m.title, bold=True, auto_height=True))
         col.add_widget(label("consent.body", m.body, color=MUTED, auto_height=True, line_height=1.25))
         col.add_widget(spacer())
-        row = BoxLayout(spacing=m.pad * 0.5, size_hint_y=None, height=m.button_h)
-        row.add_widget(self.btn("consent.decline", "cancel", primary=False))
-        row.add_widget(self.btn("consent.agree", "agree"))
-        col.add_widget(row)
+        self.place(self.btn("consent.decline", "cancel", primary=False), "left")
+        self.place(self.btn("consent.agree", "agree"), "right")

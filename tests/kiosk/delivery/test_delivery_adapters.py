@@ -24,6 +24,7 @@ from kiosk.delivery.adapters import (  # reason: as above
 )
 from kiosk.delivery.ports import NoPrinter, OfflineDownloads, close_delivery  # reason: as above
 from kiosk.delivery.printing import JobState  # reason: as above
+from kiosk.delivery.reach import auto_address  # reason: as above
 from kiosk.session.store import SessionStore  # reason: as above
 
 
@@ -84,7 +85,8 @@ def test_download_server_serves_the_offered_files_until_withdrawn(
         sid = store.begin()
         stored = store.write_file(sid, "result", "portrait.jpg", jpeg_file(tmp_path / "p.jpg").read_bytes())
         url = downloads.offer(sid, {"portrait": stored})
-        assert url is not None and url.startswith("http://127.0.0.1:")
+        # bind = ["auto"] (the default): the link names the address of the default route's interface
+        assert url is not None and url.startswith(f"http://{auto_address()}:")
         status, page = get(url)
         assert status == 200 and b"portrait.jpg" in page
         status, body = get(url + "/f/portrait.jpg")
@@ -104,7 +106,7 @@ def test_a_port_in_use_keeps_the_kiosk_running_without_download(
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        cfg = config(tmp_path, download={"port": port})
+        cfg = config(tmp_path, download={"port": port, "bind": ["127.0.0.1"]})
         downloads, _ = make_ports(cfg, store)
     assert isinstance(downloads, DownloadsUnavailable)
     assert downloads.offer("c" * 32, {}) is None

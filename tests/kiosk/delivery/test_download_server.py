@@ -361,14 +361,16 @@ def test_png_variant_and_its_jpeg_thumbnail_carry_their_own_types(tmp_path: Path
 
 @pytest.mark.parametrize("lang", ["en", "es", "fr", "de", "pt", "zh", "xx"])
 def test_page_language(tmp_path: Path, lang: str) -> None:
-    from kiosk.delivery.download import PAGE_TEXT
+    from kiosk.i18n import Texts
 
+    texts = Texts(["en", "es", "fr", "de", "pt", "zh"])
     store = SessionStore(tmp_path)
     with DownloadServer(store, DownloadConfig(bind=["127.0.0.1"], port=0)) as server:
         _, url = server.publish(store.create().id, {"a.jpg": jpeg((1, 2, 3))}, lang=lang)
         page = request(server.port, "GET", "/d/" + url.rsplit("/", 1)[1])[2].decode()
-    want = lang if lang in PAGE_TEXT else "en"
-    assert f'<html lang="{want}">' in page and PAGE_TEXT[want][0] in page and PAGE_TEXT[want][2] in page
+    want = lang if lang != "xx" else "en"
+    assert f'<html lang="{want}">' in page
+    assert texts.t(want, "phone.title") in page and texts.t(want, "phone.download") in page
 
 
 def test_keep_after_session_lets_the_link_outlive_the_session(tmp_path: Path) -> None:
