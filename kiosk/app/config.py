@@ -47,6 +47,16 @@ class TimeoutsConfig(ConfigSection):
     processing_max_s: float = Field(
         180.0, ge=5.0, le=1800.0, description="Processing longer than this routes to 'attendant needed', s."
     )
+    still_there_s: float = Field(
+        10.0, ge=2.0, le=60.0,
+        description="Before an idle timeout, 'Still there? Tap to continue' counts down this long, s "
+        "(at most a third of the screen's own timeout).",
+    )
+    presence_max_s: float = Field(
+        240.0, ge=0.0, le=3600.0,
+        description="A guest's face near the camera counts as activity for this long after the last tap, s "
+        "(0: only taps count); a face that stays longer still gets 'Still there?'.",
+    )
 
 
 class UIConfig(ConfigSection):
@@ -114,6 +124,15 @@ class UIConfig(ConfigSection):
     )
     cjk_font: Path | None = Field(
         None, description="Font file with CJK glyphs; empty: Noto Sans CJK from the system (fonts-noto-cjk)."
+    )
+    tap_guard_s: float = Field(
+        0.5, ge=0.2, le=1.5,
+        description="A new screen (or dialog) ignores touches this long after it appears, so a double tap or a "
+        "finger already coming down never presses the next screen's button, s.",
+    )
+    sound_cues: bool = Field(False, description="Play a soft tick each countdown second and a shutter at the capture.")
+    large_text_scale: float = Field(
+        1.3, ge=1.1, le=2.0, description="Text size factor of the guest's 'Larger text' button (language screen)."
     )
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig, description="Per-screen timeouts.")
 

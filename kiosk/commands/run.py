@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     for name in ("face_detector_short", "selfie_segmenter"):
         store.path(name)  # raises ModelMissing with the fix (`kiosk models fetch`)
     fullscreen = cfg.ui.fullscreen and not args.windowed
-    code = run_app(cfg, fullscreen=fullscreen, size=window_size(cfg, args.size), reload_on_hangup=True,
+    code = run_app(cfg, fullscreen=fullscreen, size=window_size(cfg, args.size, fullscreen), reload_on_hangup=True,
                    config_path=args.config)
     if code == EXIT_RESTART:
         _restart_in_place(args.argv)

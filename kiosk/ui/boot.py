@@ -2,8 +2,40 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import logging
 import os
 import tempfile
+
+log = logging.getLogger(__name__)
+
+
+def x_screen_size(display: str | None = None) -> tuple[int, int] | None:
+    """The X server's screen size in px (libX11, before any window exists), or None without an X display.
+
+    Read straight from the server, so it is right without a window manager (the kiosk's X unit runs none),
+    where a window asked for at the wrong size is neither moved nor resized.
+    """
+    name = display or os.environ.get("DISPLAY")
+    lib = ctypes.util.find_library("X11")
+    if not name or lib is None:
+        return None
+    x11 = ctypes.CDLL(lib)
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XDefaultScreen.argtypes = [ctypes.c_void_p]
+    x11.XDisplayWidth.argtypes = x11.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    dpy = x11.XOpenDisplay(name.encode())
+    if not dpy:
+        log.warning("cannot open X display %s to read the screen size", name)
+        return None
+    try:
+        screen = x11.XDefaultScreen(dpy)
+        return int(x11.XDisplayWidth(dpy, screen)), int(x11.XDisplayHeight(dpy, screen))
+    finally:
+        x11.XCloseDisplay(dpy)
 
 
 def prepare_kivy(width: int, height: int, fullscreen: bool = False, kivy_home: str | None = None) -> None:
@@ -26,8 +58,14 @@ def prepare_kivy(width: int, height: int, fullscreen: bool = False, kivy_home: s
 
     Config.set("graphics", "width", str(width))
     Config.set("graphics", "height", str(height))
-    Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
+    # Full screen is a borderless window of the screen's own size at its origin (runner.window_size reads
+    # it from the X server): without a window manager nothing else would place or size it.
+    Config.set("graphics", "fullscreen", "0")
     Config.set("graphics", "borderless", "1" if fullscreen else "0")
+    if fullscreen:
+        Config.set("graphics", "position", "custom")
+        Config.set("graphics", "left", "0")
+        Config.set("graphics", "top", "0")
     Config.set("graphics", "show_cursor", "0" if fullscreen else "1")
     Config.set("graphics", "maxfps", "60")
     # No multisampling: the UI is flat shapes and text; MSAA would multiply the fill cost per frame

@@ -226,16 +226,33 @@ def paint_background(widget: Widget, rgba: RGBA) -> None:
 
 
 class StyleCard(Btn):
-    """A style button: the backdrop colour, and once ready a preview of the guest on that backdrop."""
+    """A style button: the backdrop colour, and once ready a preview of the guest on that backdrop.
 
-    def __init__(self, *args: Any, **kw: Any) -> None:
+    The name sits on a white band (dark ink: readable whatever the backdrop's colour); `tag` ("Preview")
+    marks a picture that only stands in for the result (an AI style's).
+    """
+
+    def __init__(self, *args: Any, tag: bool = False, **kw: Any) -> None:
         """As Btn; the name sits at the bottom, the preview above it."""
+        kw["ink"] = INK
         super().__init__(*args, **kw)
         self.valign = "bottom"
+        self.max_lines = 2
+        self.shorten = True
         with self.canvas.before:
             self._thumb_color = Color(1, 1, 1, 0)
             self._thumb = Rectangle()
+            Color(*CARD)
+            self._band = RoundedRectangle(radius=[0, 0, 22, 22])
         self.has_thumb = False
+        self.tag: Label | None = None
+        if tag:
+            self.tag = Label(text="", font_size=self.font_size * 0.6, font_name=FONT_BOLD, color=WHITE,
+                             size_hint=(None, None), halign="center", valign="middle")
+            with self.tag.canvas.before:
+                Color(*INK)
+                self._tag_bg = RoundedRectangle(radius=[12])
+            self.add_widget(self.tag)
         self.bind(pos=self._layout_thumb, size=self._layout_thumb)
 
     def set_thumb(self, bgr: np.ndarray) -> None:
@@ -261,10 +278,16 @@ class StyleCard(Btn):
         self._layout_thumb()
 
     def _layout_thumb(self, *_: Any) -> None:
+        band = self.font_size * 2.9  # room for a name of two lines (max_lines)
+        self._band.pos, self._band.size = (self.x + 3, self.y + 3), (max(0.0, self.width - 6), band)
+        if self.tag is not None:
+            self.tag.texture_update()
+            tw, th = self.tag.texture_size[0] + 24, self.tag.texture_size[1] + 10
+            self.tag.size, self.tag.pos = (tw, th), (self.x + 14, self.top - th - 14)
+            self._tag_bg.pos, self._tag_bg.size = self.tag.pos, self.tag.size
         if not self.has_thumb:
             self._thumb.size = (0, 0)
             return
-        band = self.font_size * 1.9
         x, y, w, h = fit_rect(*self._thumb_size, self.x + 10, self.y + band, self.width - 20, self.height - band - 10)
         self._thumb.pos, self._thumb.size = (x, y), (w, h)
 
@@ -496,3 +519,4 @@ class Silhouette(Widget):
         self._head.pos, self._head.size = (self.center_x - hd / 2, y0 + 0.50 * d), (hd, hd)
         bw = 0.62 * d
         self._body.pos, self._body.size = (self.center_x - bw / 2, y0 + 0.12 * d - bw / 2 + 0.14 * d), (bw, bw)
+

@@ -63,6 +63,8 @@ class StylePreset(_Strict):
     negative_prompt: str | None = Field(None, description="The negative prompt (for guidance).")
     negative_embeddings: str | None = Field(None, description="Embeddings of the negative prompt.")
     labels: dict[str, str] = Field(default_factory=dict, description="Name on the style screen per language.")
+    backdrop: str | None = Field(None, pattern=r"^#[0-9A-Fa-f]{6}$",
+                                 description="The backdrop's main colour (#RRGGBB): the style screen's preview.")
     guidance_scale: float | None = Field(None, ge=0.0, le=20.0, description="Overrides the pack default.")
     strength: float | None = Field(None, gt=0.0, le=1.0, description="Overrides the pack default, 0..1.")
     steps: int | None = Field(None, ge=1, le=100, description="Overrides the pack default.")

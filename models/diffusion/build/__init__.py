@@ -173,7 +173,7 @@ def build_pack(
             if s.negative_embeddings is not None:
                 np.save(staging / "styles" / f"{s.name}.negative.npy", s.negative_embeddings)
                 entry.update(negative_prompt=s.negative_prompt, negative_embeddings=f"styles/{s.name}.negative.npy")
-            entry.update({k: v for k in ("strength", "steps", "guidance_scale")
+            entry.update({k: v for k in ("backdrop", "strength", "steps", "guidance_scale")
                           if (v := getattr(s.spec, k)) is not None})
             style_entries[s.name] = entry
         timings["styles"] = time.monotonic() - t0

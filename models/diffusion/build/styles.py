@@ -32,6 +32,9 @@ class PresetFile(_Strict):
     prompt: str = Field(min_length=1, max_length=1000, description="What the backdrop, clothes and light look like.")
     negative_prompt: str | None = Field(None, max_length=1000, description="Used only when guidance_scale > 1.")
     labels: dict[str, str] = Field(default_factory=dict, description="Name on the style screen per language.")
+    backdrop: str | None = Field(None, pattern=r"^#[0-9A-Fa-f]{6}$",
+                                 description="The backdrop's main colour as the prompt describes it (#RRGGBB): "
+                                 "the kiosk's style preview draws the guest over it.")
     strength: float | None = Field(None, gt=0.0, le=1.0, description="Overrides the family's default, 0..1.")
     steps: int | None = Field(None, ge=1, le=50, description="Overrides the family's default.")
     guidance_scale: float | None = Field(None, ge=0.0, le=20.0, description="Overrides the family's default.")

@@ -111,8 +111,9 @@ class Harness:
     def touch_at(self, x: float, y: float) -> None:
         from kivy.tests.common import UnitTestTouch
 
-        # A screen manager ignores touches while a transition runs (as it should for a guest too).
-        assert self.until(lambda: not self.app.sm.transition.is_active, 5)
+        # A screen manager ignores touches while a transition runs (as it should for a guest too), and a new
+        # screen ignores them for ui.tap_guard_s (tests of the guard itself send raw touches).
+        assert self.until(lambda: not self.app.sm.transition.is_active and not self.app.guarded(), 5)
         t = UnitTestTouch(x, y)
         t.touch_down()
         self.pump(1)
