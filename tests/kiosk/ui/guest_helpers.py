@@ -34,7 +34,10 @@ def overlap(a: Rect, b: Rect) -> bool:
 
 
 def to_session_state(ui: Any, want: State, lang: str = "en") -> None:
-    """From the attract screen by touch to `want` (framing held: no auto-capture; the shutter button takes it)."""
+    """From the attract screen by touch to `want` (framing held: no auto-capture; the shutter button takes it).
+
+    Stopped at FRAMING, auto-capture stays held: `release_framing(ui)` ends that.
+    """
     import dataclasses
 
     c = ui.c
@@ -47,22 +50,27 @@ def to_session_state(ui: Any, want: State, lang: str = "en") -> None:
     ui.wait_state("consent")
     if want is State.CONSENT:
         return
-    targets = c.framing.targets
-    c.framing.targets = dataclasses.replace(targets, stillness_s=1e9)
+    ui.held_targets = c.framing.targets
+    c.framing.targets = dataclasses.replace(ui.held_targets, stillness_s=1e9)
+    ui.tap("agree")
+    ui.wait_state("framing")
+    if want is State.FRAMING:
+        return
     try:
-        ui.tap("agree")
-        ui.wait_state("framing")
-        if want is State.FRAMING:
-            return
         assert ui.until(lambda: c.framing_result is not None and c.framing_result.box is not None, 20)
         ui.tap("shoot")
         ui.wait_state("review", 20)
     finally:
-        c.framing.targets = targets
+        release_framing(ui)
     if want is State.REVIEW:
         return
     ui.tap("approve")
     ui.wait_state("style")
+
+
+def release_framing(ui: Any) -> None:
+    """Auto-capture as configured again (after to_session_state(ui, State.FRAMING))."""
+    ui.c.framing.targets = ui.held_targets
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
