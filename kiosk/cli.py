@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.commands.inspect",
     "kiosk.commands.share",
     "kiosk.commands.wipe",
+    "kiosk.commands.leads",
     "kiosk.commands.calibrate",
     "kiosk.commands.bridge",
     "kiosk.commands.doctor",

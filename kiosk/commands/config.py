@@ -47,11 +47,24 @@ def _check(args: argparse.Namespace) -> int:
             warnings.append(f"{lang}.json lacks {len(missing)} text(s), shown in English: {', '.join(missing[:5])}")
     if not cfg.lights.port_url:
         warnings.append("lights.port_url is empty: no lights or lens cue (fine without the controller board)")
+    from kiosk.delivery.reach import phone_reach, wifi_uri
+    from kiosk.status import Level
+
+    reach = phone_reach(cfg.delivery.download)  # as the operator menu and `kiosk doctor` say it
+    if reach.level in (Level.WARN, Level.FAIL):
+        warnings.append(f"delivery.download: {reach.line}; fix: {reach.fix}")
+    try:
+        wifi_uri(cfg.delivery.download.wifi)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    from kiosk.app.modes import describe, mode_warnings, plan_for
+
+    warnings += mode_warnings(cfg)  # what a mode needs and lacks is refused when the file is read
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)  # noqa: T201  # reason: CLI output
     print(  # noqa: T201  # reason: CLI output
         f"config ok (data folder: {cfg.data_dir}; camera: {cfg.camera.backend}; "
-        f"languages: {', '.join(cfg.ui.languages)})"
+        f"languages: {', '.join(cfg.ui.languages)}; {describe(plan_for(cfg))})"
     )
     return 0
 

@@ -104,6 +104,8 @@ def diagnose(config_path: str | None, root: Path = Path("/")) -> list[Check]:
             check_bridge,
             check_printer,
             check_download,
+            check_mail,
+            check_handoff,
         ):
             checks.append(_guarded(fn, cfg))
     checks.append(check_display())
@@ -429,14 +431,10 @@ def check_download(cfg: Any) -> Check:
     dl = cfg.delivery.download
     if not dl.enabled:
         return Check("download", OK, "phone download off")
-    bad = []
-    for addr in dl.bind:
-        family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((addr, 0))
-            except OSError as err:
-                bad.append(f"{addr} ({err.strerror})")
+    from kiosk.delivery.reach import is_local_address, phone_reach, resolve_bind
+    from kiosk.status import Level
+
+    bad = [f"{addr} (not an address of this machine)" for addr in resolve_bind(dl.bind) if not is_local_address(addr)]
     if bad:
         return Check(
             "download",
@@ -444,14 +442,47 @@ def check_download(cfg: Any) -> Check:
             "cannot listen on " + ", ".join(bad),
             "set delivery.download.bind to this machine's address",
         )
-    if all(a in ("127.0.0.1", "::1") for a in dl.bind):
-        return Check(
-            "download",
-            WARN,
-            "listening on loopback only: phones cannot reach it",
-            "set delivery.download.bind to the Wi-Fi/LAN address",
-        )
-    return Check("download", OK, "on " + ", ".join(dl.bind))
+    reach = phone_reach(dl)  # the one judgement, as `kiosk config check` and the operator menu give it
+    if reach.level is not Level.OK:
+        return Check("download", FAIL if reach.level is Level.FAIL else WARN, reach.line, reach.fix or "")
+    return Check("download", OK, "on " + ", ".join(resolve_bind(dl.bind)) + f": {reach.line}")
+
+
+def check_mail(cfg: Any) -> Check:
+    """The SMTP relay takes the kiosk (TLS as configured, the login), when e-mail is on; nothing is sent."""
+    from kiosk.delivery.mail import SmtpRelay
+
+    m = cfg.delivery.mail
+    if not m.enabled:
+        return Check("mail", OK, "e-mail off")
+    return _probed("mail", f"{m.host}:{m.port} ({m.security})", SmtpRelay(m).probe(),
+                   "check host, port, security, username and password_file under [delivery.mail]")
+
+
+def check_handoff(cfg: Any) -> Check:
+    """The hand-off target takes the kiosk (folder writable; SFTP host key and login; webhook TLS and token)."""
+    from kiosk.delivery.handoff import HandoffTarget
+
+    h = cfg.delivery.handoff
+    if h.target == "none":
+        return Check("handoff", OK, "no hand-off target" + (" (mode hr-onboarding needs one)"
+                                                             if cfg.mode == "hr-onboarding" else ""))
+    where = {"folder": str(h.folder), "sftp": f"{h.sftp_user}@{h.sftp_host}:{h.sftp_port}",
+             "webhook": str(h.webhook_url)}[h.target]
+    return _probed("handoff", f"{h.target} {where}", HandoffTarget(h).probe(),
+                   f"check the {h.target} keys under [delivery.handoff]")
+
+
+def _probed(name: str, what: str, outcome: str, fix: str) -> Check:
+    """A target's probe outcome as a check: taken (OK), refused the kiosk (FAIL), unreachable now (WARN)."""
+    from kiosk.delivery.outbox import OPERATOR_PREFIX
+
+    if outcome == "sent":
+        return Check(name, OK, f"{what}: reached, credentials taken")
+    if outcome.startswith(OPERATOR_PREFIX):
+        return Check(name, FAIL, f"{what}: {outcome.removeprefix(OPERATOR_PREFIX)}", fix)
+    return Check(name, WARN, f"{what}: not reachable now ({outcome}); items wait in the outbox",
+                 "check the network and that the server is up; the kiosk retries by itself")
 
 
 def check_display() -> Check:

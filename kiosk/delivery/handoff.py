@@ -149,12 +149,24 @@ class HandoffOutbox(Outbox):
 
     def attempt(self, f: StoredFile, data: bytes) -> str:
         """Export one headshot to the target."""
+        return HandoffTarget(self.cfg).send(f.name, data, idempotency_key(f))
+
+
+class HandoffTarget:
+    """The configured export target (folder, SFTP or webhook), each outcome classified."""
+
+    def __init__(self, cfg: HandoffConfig) -> None:
+        """Args: cfg is the `[delivery.handoff]` section."""
+        self.cfg = cfg
+
+    def send(self, name: str, data: bytes, key: str) -> str:
+        """Export data as name (key: the webhook's idempotency key)."""
         if self.cfg.target == "folder":
-            return self._to_folder(f.name, data)
+            return self._to_folder(name, data)
         if self.cfg.target == "sftp":
-            return self._to_sftp(f.name, data)
+            return self._to_sftp(name, data)
         if self.cfg.target == "webhook":
-            return self._to_webhook(f.name, data, idempotency_key(f))
+            return self._to_webhook(name, data, key)
         return "hand-off target is 'none'"
 
     def probe(self) -> str:

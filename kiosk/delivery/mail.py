@@ -109,6 +109,18 @@ class MailOutbox(Outbox):
         """What to check when the relay refuses the kiosk."""
         return "check [delivery.mail] (host, port, security, username, password_file), then `kiosk doctor`"
 
+    def attempt(self, f: StoredFile, data: bytes) -> str:
+        """One SMTP attempt: 'sent', 'failed' (permanent), needs_operator(...) or a transient reason."""
+        return SmtpRelay(self.cfg).send(email.message_from_bytes(data, policy=email.policy.SMTP))
+
+
+class SmtpRelay:
+    """The configured SMTP relay: TLS and login as `[delivery.mail]` says, each outcome classified."""
+
+    def __init__(self, cfg: MailConfig) -> None:
+        """Args: cfg is the `[delivery.mail]` section."""
+        self.cfg = cfg
+
     def _password(self) -> str | None:
         if self.cfg.password_file is None:
             return None
@@ -135,14 +147,14 @@ class MailOutbox(Outbox):
             raise
         return smtp
 
-    def _try(self, send: Message | None) -> str:
-        """Connect (and send when given a message): 'sent', 'failed', needs_operator(...) or a transient reason."""
+    def send(self, message: Message | None) -> str:
+        """Connect (and send message when given one): 'sent', 'failed', needs_operator(...) or a transient reason."""
         try:
             with self._open() as smtp:
-                if send is None:
+                if message is None:
                     smtp.noop()
                 else:
-                    smtp.send_message(send)
+                    smtp.send_message(message)
         except InputError as err:
             return needs_operator(str(err))
         except smtplib.SMTPNotSupportedError:
@@ -164,10 +176,6 @@ class MailOutbox(Outbox):
             return f"offline: {type(err).__name__}"
         return "sent"
 
-    def attempt(self, f: StoredFile, data: bytes) -> str:
-        """One SMTP attempt: 'sent', 'failed' (permanent), needs_operator(...) or a transient reason."""
-        return self._try(email.message_from_bytes(data, policy=email.policy.SMTP))
-
     def probe(self) -> str:
         """Connect, start TLS and log in as configured, send nothing: 'sent' means the relay takes the kiosk."""
-        return self._try(None)
+        return self.send(None)

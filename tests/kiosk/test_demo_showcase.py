@@ -75,6 +75,12 @@ def test_every_step_is_labelled_in_the_output_and_in_session_json(demo: tuple[Pa
     assert summary["ok"] is True
 
 
+def test_a_line_for_each_station_mode(demo: tuple[Path, Path, str]) -> None:
+    _, _, stdout = demo
+    for mode in ("hr-onboarding", "event", "walk-in"):
+        assert re.search(rf"^mode {mode}: kiosk demo --headless --mode {mode} \(.+\)$", stdout, re.M), mode
+
+
 def test_studio_results_and_the_touch_flow(demo: tuple[Path, Path, str]) -> None:
     out, _, _ = demo
     for name, size in {"portrait-studio-grey.jpg": (1500, 1200), "portrait-white.jpg": (1500, 1200),
