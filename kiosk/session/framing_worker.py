@@ -8,6 +8,7 @@ mirrored preview the guest sees (moving to their left moves their image to the s
 
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import threading
@@ -91,8 +92,8 @@ def plausibility(f: Face, width: int, height: int) -> float:
 def follow(faces: Sequence[Face], width: int, height: int, t: FramingTargets) -> tuple[Face | None, list[Face]]:
     """(the guest's face, other people's faces), the guest being the most plausible face.
 
-    Faces under `min_score` are not followed, and a smaller face below the guest's chin within their
-    shoulders (a badge photo, a patch) is part of the guest, not another person.
+    Faces under `min_score` are not followed, and a face-like area below the guest's chin within their
+    shoulders (a badge photo, a patch, however large) is on the guest's body, not another person.
     """
     real = [f for f in faces if f.score >= t.min_score]
     if not real:
@@ -101,8 +102,7 @@ def follow(faces: Sequence[Face], width: int, height: int, t: FramingTargets) ->
     gx, _ = guest.center
     others = [
         f for f in real
-        if f is not guest and not (f.center[1] > guest.y + guest.h and abs(f.center[0] - gx) < 1.5 * guest.w
-                                   and f.h < 0.6 * guest.h)
+        if f is not guest and not (f.center[1] > guest.y + guest.h and abs(f.center[0] - gx) < 1.5 * guest.w)
     ]
     return guest, others
 
@@ -220,30 +220,38 @@ class FramingResult:
 
 
 class Stillness:
-    """Tracks how long a framed face has been still (speed below `still_speed` face-heights/s)."""
+    """Tracks how long a framed face has been still (its drift below `still_speed` face-heights/s).
+
+    The drift is measured over the last `window_s` (not frame to frame), so a detector's jitter on a still
+    face averages out instead of growing with the frame rate; with hysteresis on top (moving_speed).
+    """
+
+    window_s = 0.5
 
     def __init__(self, targets: FramingTargets) -> None:
         """Start with no history."""
         self.targets = targets
-        self._last: tuple[float, Box] | None = None
+        self._seen: collections.deque[tuple[float, Box]] = collections.deque()
         self._since: float | None = None
-        self._speed = 0.0
 
     def update(self, box: Box | None, framed: bool, now: float) -> float:
         """Feed one observation; return the seconds the guest has been framed and still."""
         if box is None or not framed:
-            self._last, self._since, self._speed = (now, box) if box else None, None, 0.0
+            self._seen.clear()
+            self._since = None
             return 0.0
-        if self._last is not None:
-            t0, b0 = self._last
-            dt = max(now - t0, 1e-3)
+        self._seen.append((now, box))
+        while len(self._seen) > 2 and now - self._seen[1][0] >= self.window_s:
+            self._seen.popleft()
+        t0, b0 = self._seen[0]
+        speed = 0.0
+        if now - t0 > 1e-3:
             move = (abs(box.x + box.w / 2 - b0.x - b0.w / 2) + abs(box.y - b0.y) + abs(box.h - b0.h)) / box.h
-            self._speed = 0.5 * self._speed + 0.5 * move / dt
-        self._last = (now, box)
+            speed = move / (now - t0)
         # Hysteresis: still below still_speed; a guest already still counts as moving only above
-        # moving_speed, so the detector's jitter on a still face does not restart the timer.
+        # moving_speed, so what is left of the jitter does not restart the timer.
         limit = self.targets.moving_speed if self._since is not None else self.targets.still_speed
-        if self._speed > limit:
+        if speed > limit:
             self._since = None
             return 0.0
         if self._since is None:

@@ -31,7 +31,7 @@ class GuidedPreview(LivePreview):
         """The preview, with halo lines drawn under its guide and box."""
         super().__init__(**kw)
         # Under the light lines: insert the halo before them in canvas.after (index 0 draws first).
-        self._halo_head = Line(points=[0, 0, 1, 1], width=7, close=True)
+        self._halo_head = Line(ellipse=(0, 0, 1, 1), width=7)
         self._halo_shoulders = Line(points=[0, 0, 1, 1], width=7)
         self._halo_box = Line(rounded_rectangle=(-1000, -1000, 10, 10, 2), width=8)
         for i, instr in enumerate((Color(*HALO), self._halo_head, self._halo_shoulders, self._halo_box)):
@@ -41,7 +41,10 @@ class GuidedPreview(LivePreview):
     def _layout_overlay(self, *_: Any) -> None:
         super()._layout_overlay()
         if hasattr(self, "_halo_head"):
-            self._halo_head.points = self._head.points  # the ellipse as drawn (its mode args do not read back)
+            # The guide's head oval (LivePreview._layout_overlay's geometry; a Line's ellipse does not read back).
+            x, y, w, h = self.image_rect()
+            cx, cy, rx, ry = x + w / 2, y + h * (1 - 0.30), 0.12 * h, 0.17 * h
+            self._halo_head.ellipse = (cx - rx, cy - ry, 2 * rx, 2 * ry)
             self._halo_shoulders.points = self._shoulders.points
 
     def _set_box(self, rect: tuple[float, ...]) -> None:

@@ -53,6 +53,9 @@ class GatedProcessor(Processor):
     def preview(self, *args: Any) -> None:
         self.real.preview(*args)
 
+    def reconfigure(self, pipeline_config: Any) -> None:
+        self.real.reconfigure(pipeline_config)
+
     def process(self, bgr: Any, style: str, formats: list[str], write: Any, progress: Any) -> Any:
         progress(0.01, "queued")
         assert self.gate.wait(60), "test never released the processing gate"
@@ -207,7 +210,9 @@ def ui(xvfb: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]
         formats=["portrait"],
         timeouts=TimeoutsConfig(failsafe_recover_s=5.0),
     )
-    cfg = KioskConfig(data_dir=data, ui=ui_cfg, lights=LightsConfig(port_url=url))
+    # The download server on a free port: engineers' and CI's test apps never fight over 8080.
+    cfg = KioskConfig(data_dir=data, ui=ui_cfg, lights=LightsConfig(port_url=url),
+                      delivery={"download": {"port": 0}})
     clock = OffsetClock()
     camera = VirtualCamera(VirtualCameraConfig(source=demo_portrait_path(), width=960, height=720, fps=30))
     lights = BridgeLights(cfg.lights)
