@@ -60,8 +60,8 @@ class BeforeAfter(BoxLayout):
         super().__init__(orientation="vertical", spacing=caption_px * 0.3, **kw)
         self.caption_px = caption_px
         stage = FloatLayout()
-        self.before = ImageView()
-        self.after = ImageView()
+        self.before = ImageView(pos_hint={"x": 0, "y": 0})
+        self.after = ImageView(pos_hint={"x": 0, "y": 0})
         stage.add_widget(self.before)
         stage.add_widget(self.after)
         self.caption = Txt("", size_px=caption_px, bold=True, color=MUTED, auto_height=True)

@@ -101,6 +101,7 @@ class DeliveryScreen(KScreen):
         self.print_btn = self.place(self.btn("delivery.print", "print", primary=False), "left")
         self.place(self.btn("delivery.done", "done"), "right")  # asks "did you get it?" (make_overlay)
         self._age, self._printer_on = 0.0, False
+        self._revealed: tuple[object, ...] | None = None
 
     def _place_qr(self, *_: Any) -> None:
         box = self._qr_box
@@ -114,8 +115,10 @@ class DeliveryScreen(KScreen):
         super().refresh()
         c = self.app.controller
         sess = c.session
-        if sess is not None and sess.results:
-            self._start_reveal()
+        shown = (sess.id, tuple(sess.results.values())) if sess is not None and sess.results else None
+        if shown is not None and shown != self._revealed:
+            self._start_reveal()  # once per result: a dialog or a language change re-reads texts only
+        self._revealed = shown
         wifi = c.downloads.wifi() if c.download_url else None
         self._show_qr(wifi or c.download_url, "delivery.wifi_scan" if wifi else "delivery.scan")
         self.wifi_btn.opacity, self.wifi_btn.disabled = (1.0, False) if wifi else (0.0, True)
