@@ -54,6 +54,8 @@ class BadgeScanner:
 
     def start(self) -> BadgeScanner:
         """Start the thread (paused)."""
+        self._stop.clear()
+        self._active.clear()
         self._thread = threading.Thread(target=self._run, name="badge-scanner", daemon=True)
         self._thread.start()
         return self
@@ -187,6 +189,13 @@ class Station:
         if self.scanner is not None:
             self.scanner.stop()
 
+    def detach(self) -> None:
+        """Stop following the state machine (another station takes over between sessions)."""
+        if self.flow is not None:
+            self.flow.unlisten(self._on_transition)
+            self.flow = None
+        self.stop()
+
     # -- steps ------------------------------------------------------------------------------------
     def next_after(self, state: State) -> State:
         """The screen that follows state (consent, the id step, the e-mail step) in this mode."""
@@ -203,10 +212,12 @@ class Station:
         return self.flow
 
     def tap(self, action: str, arg: str) -> bool:
-        """A step's tap (identity, email, optin, skip); False when it is not one."""
+        """A step's tap (typing, identity, email, optin, skip); False when it is not one."""
         flow = self._flow()
         st = flow.state
-        if action == "identity" and st is State.IDENTITY:
+        if action == "typing" and st in (State.IDENTITY, State.EMAIL):
+            self.error = None  # the guest is correcting: the last complaint no longer applies
+        elif action == "identity" and st is State.IDENTITY:
             self._identity(arg, "typed")
         elif action == "email" and st is State.EMAIL:
             self._email(arg)

@@ -128,7 +128,7 @@ class IdentityScreen(_TypingScreen):
 
     def add_middle(self, col: BoxLayout) -> None:
         """The live picture, small, while the scanner looks for a badge."""
-        self.live = ImageView(mirror=True, size_hint_y=None, height=self.m.h * 0.16)
+        self.live = ImageView(mirror=True, size_hint_y=None, height=self.m.h * 0.24)
         col.add_widget(self.live)
         self._seq = -1
 
