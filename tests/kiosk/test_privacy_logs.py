@@ -107,9 +107,12 @@ def test_a_whole_session_leaves_no_personal_data_in_logs_or_on_disk(
     assert "[email]" in text and "[redacted]" in text  # the careless line was there, scrubbed
     for secret in (ADDRESS, "grace.hopper", NAME, "Hopper", IDENT):
         assert secret not in text, f"{secret!r} leaked into the logs"
-    # delivered: only the download copy is left; a wipe leaves no guest file at all
+    # delivered: only what the live download link pins is left (the result it serves, its thumbnail and
+    # record), each with the link's expiry; a wipe leaves no guest file at all
     left = [p for p in (tmp_path / "data" / "sessions").rglob("*") if p.is_file()]
-    assert {p.parent.name for p in left} == {"download"}
+    assert {p.parent.name for p in left} == {"download", "result"}
+    assert [p.name for p in left if p.parent.name == "result"] == ["studio-grey.jpg"]
+    assert all(f.expires_at is not None for f in store.files(s.id)), "nothing left without an end date"
     store.wipe_all()
     assert [p for p in (tmp_path / "data").rglob("*") if p.is_file() and "sessions" in p.parts] == []
     store.close()
