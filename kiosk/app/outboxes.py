@@ -14,7 +14,7 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,29 +71,28 @@ class Outboxes:
         # Delivered at once: nothing of the session itself remains, so it lives exactly as long as its item.
         self.store.advance(session_id, Step.DELIVERED)
 
-    def send_mail(self, address: str, attachments: Mapping[str, bytes]) -> str:
-        """Queue the guest's photos to address; the id of the store session holding the message."""
-        assert self.mail is not None  # reason: the station offers the e-mail step only when mail is on
-        sid = self._holder("mail")
+    def _held_by_own_session(self, kind: str, put: Callable[[str], object]) -> str:
+        """Queue one item with put(session id) in a store session of its own; that session's id."""
+        sid = self._holder(kind)
         try:
-            self.mail.queue(sid, address, attachments)
+            put(sid)
         except BaseException:
-            self.store.delete(sid)
+            self.store.delete(sid)  # refused (a bad address, a full disk): nothing half-queued stays
             raise
         self._seal(sid)
         return sid
 
+    def send_mail(self, address: str, attachments: Mapping[str, bytes]) -> str:
+        """Queue the guest's photos to address; the id of the store session holding the message."""
+        mail = self.mail
+        assert mail is not None  # reason: the station offers the e-mail step only when mail is on
+        return self._held_by_own_session("mail", lambda sid: mail.queue(sid, address, attachments))
+
     def export(self, identity: str, jpeg: bytes) -> str:
         """Queue the approved headshot under identity; the id of the store session holding it."""
-        assert self.handoff is not None  # reason: the station offers the id step only with a target
-        sid = self._holder("handoff")
-        try:
-            self.handoff.queue(sid, identity, jpeg)
-        except BaseException:
-            self.store.delete(sid)
-            raise
-        self._seal(sid)
-        return sid
+        handoff = self.handoff
+        assert handoff is not None  # reason: the station offers the id step only with a target
+        return self._held_by_own_session("handoff", lambda sid: handoff.queue(sid, identity, jpeg))
 
     def add_lead(self, address: str, consent_version: str, now: float | None = None) -> str:
         """Keep one opt-in for the organiser (retention deletes it with the rest); its store session id."""

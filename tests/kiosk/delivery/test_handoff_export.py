@@ -16,10 +16,13 @@ import pytest
 import segno
 from PIL import Image
 
-from kiosk.delivery.config import HandoffConfig
+from kiosk.commands.doctor import check_handoff
+from kiosk.config import KioskConfig
+from kiosk.delivery.config import DeliveryConfig, HandoffConfig
 from kiosk.delivery.handoff import HandoffOutbox, identity_from_frame, validate_identity
 from kiosk.errors import InputError
 from kiosk.session.store import SessionStore, Step
+from kiosk.status import Level
 
 paramiko = pytest.importorskip("paramiko", reason="paramiko is needed for the SFTP hand-off")
 
@@ -267,12 +270,18 @@ def test_sftp_refuses_an_unknown_server_key(tmp_path: Path, keys) -> None:
     store = SessionStore(tmp_path / "data")
     out = HandoffOutbox(store, cfg)
     try:
-        out.queue(store.create().id, "E-1", jpeg())
+        s = store.create()
+        out.queue(s.id, "E-1", jpeg())
         assert out.send_due() == 0
+        doctor = check_handoff(KioskConfig(data_dir=tmp_path / "data", delivery=DeliveryConfig(handoff=cfg)))
     finally:
         server.close()
-    assert len(out.pending()) == 1
+    assert len(out.pending()) == 1, "held for the operator, not dropped"
     assert os.listdir(remote / "incoming") == []
+    status = out.status()
+    assert status.level is Level.FAIL and "1 need operator" in status and "key changed" in status, status
+    assert store.get(s.id).meta["handoff"] == "needs operator"
+    assert doctor.level == "FAIL" and "key changed" in doctor.detail and doctor.fix
 
 
 # webhook ------------------------------------------------------------------------------------------------

@@ -107,28 +107,6 @@ def test_webhook_retries_carry_one_idempotency_key(tmp_path: Path) -> None:
     assert len(hook.received) == 4  # each item twice: refused once, then taken
 
 
-def test_sftp_unknown_host_key_needs_the_operator(tmp_path: Path, keys) -> None:  # noqa: F811  # reason: the fixture
-    host_key, client_key, impostor = keys
-    port = free_port()
-    cfg = _sftp_cfg(tmp_path, port, host_key, client_key)
-    remote = tmp_path / "remote"
-    (remote / "incoming").mkdir(parents=True)
-    server = SFTPServer(remote, port, impostor, client_key)
-    store = SessionStore(tmp_path / "data")
-    out = HandoffOutbox(store, cfg)
-    try:
-        s = store.create()
-        out.queue(s.id, "E-1", jpeg())
-        assert out.send_due() == 0
-        doctor = check_handoff(KioskConfig(data_dir=tmp_path / "data", delivery=DeliveryConfig(handoff=cfg)))
-    finally:
-        server.close()
-    status = out.status()
-    assert status.level is Level.FAIL and "key changed" in status, status
-    assert store.get(s.id).meta["handoff"] == "needs operator"
-    assert doctor.level == FAIL and "key changed" in doctor.detail and doctor.fix
-
-
 def test_doctor_tries_the_sftp_target(tmp_path: Path, keys) -> None:  # noqa: F811  # reason: the fixture
     host_key, client_key, _ = keys
     port = free_port()

@@ -74,6 +74,13 @@ def _typed(ui: Any, name: str) -> str:
     return ui.c.store.read_file(sess.id, "contact", name).decode()
 
 
+def _shows(ui: Any, st: Station, line: str, shot: str, texts: list[str]) -> None:
+    """Wait for the delivery screen's hand-over line (the outbox works meanwhile), then photograph it."""
+    assert ui.until(lambda: line in str(st.where()), 30), st.where()
+    ui.pump(40)  # the delivery screen re-reads its lines twice a second
+    ui.shot(shot, texts)
+
+
 def _photo_session(ui: Any) -> None:
     """From framing to the delivery screen, by touch."""
     ui.wait_state("review", 60)
@@ -121,16 +128,13 @@ def test_hr_id_by_keyboard_and_badge_then_handoff_down_and_back(ui: Any, tmp_pat
         ui.wait_state("framing")
         assert _typed(ui, IDENTITY_FILE) == "E-10442"
         _photo_session(ui)
-        assert ui.until(lambda: "handoff_queued" in str(st.where()), 10), st.where()
-        ui.pump(40)
-        ui.shot("station-03-handoff-waiting", ["On its way to HR under id E-10442", "not available"])
+        _shows(ui, st, "handoff_queued", "station-03-handoff-waiting", ["On its way to HR under id E-10442",
+                                                                         "not available"])
         assert ui.until(lambda: c.device_status()["hand-off"].level is Level.WARN, 10), c.device_status()
         # 3. The HR system comes back: the queued photo goes, the screen and the status say so.
         hook = Hook(port)
         try:
-            assert ui.until(lambda: "handoff_sent" in str(st.where()), 30), st.where()
-            ui.pump(40)
-            ui.shot("station-04-handoff-sent", ["Sent to HR under id E-10442"])
+            _shows(ui, st, "handoff_sent", "station-04-handoff-sent", ["Sent to HR under id E-10442"])
             status = c.device_status()["hand-off"]
             assert status.level is Level.OK and "1 sent" in status, status
         finally:
@@ -183,9 +187,7 @@ def test_event_email_step_optin_unticked_wrong_address_then_delivered(ui: Any) -
             ui.wait_state("framing")
             assert _typed(ui, EMAIL_FILE) == "ada@example.org"
             _photo_session(ui)
-            assert ui.until(lambda: "mail_sent" in str(st.where()), 30), st.where()
-            ui.pump(40)
-            ui.shot("station-09-mailed", ["E-mailed to a•••@example.org"])
+            _shows(ui, st, "mail_sent", "station-09-mailed", ["E-mailed to a•••@example.org"])
             leads = [f for f in c.store.files_of_kind("lead")]
             assert len(leads) == 1 and b",ada@example.org,1" in leads[0].path.read_bytes()
             for f in leads:  # the test's lead row: gone like the rest of the test's guest data
