@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -33,26 +34,46 @@ class Assessment:
     others: tuple[Face, ...] = ()  # the other faces detected, so their people can be left out of the matte
 
 
-def choose_guest(faces: list[Face], width: int, height: int) -> tuple[Face | None, list[str]]:
-    """The largest, most central face; notes when several people are in the frame."""
-    if not faces:
+def plausibility(f: Face, width: int, height: int) -> float:
+    """How likely a detection is the guest's own face: detector score, size, and a head's place in the frame.
+
+    A head sits high and central; a patch or a badge photo on the chest sits low, scores lower as a face
+    and is small (the largest face-like area does not win by size alone).
+    """
+    cx, cy = f.center
+    central = 1.0 - min(1.0, abs(cx / width - 0.5) * 2.0)
+    high = 1.0 - min(1.0, max(0.0, cy / height - 0.45) * 2.0)
+    return f.score**2 * (f.h / height) * (0.5 + 0.5 * central) * (0.4 + 0.6 * high)
+
+
+def guest_and_others(
+    faces: Sequence[Face], width: int, height: int, min_score: float = 0.0
+) -> tuple[Face | None, list[Face]]:
+    """(the guest's face, other people's faces): the guest is the most plausible face.
+
+    Faces under `min_score` are not people to follow, and a face-like area below the guest's chin within
+    their shoulders (a badge photo, a patch, however large) is on the guest's body, not another person.
+    The one rule for live guidance (kiosk.session.framing_worker) and the studio pipeline.
+    """
+    real = [f for f in faces if f.score >= min_score]
+    if not real:
         return None, []
-    cx, cy = width / 2, height / 2
-    diag = math.hypot(width, height)
+    guest = max(real, key=lambda f: plausibility(f, width, height))
+    gx, _ = guest.center
+    others = [
+        f for f in real
+        if f is not guest and not (f.center[1] > guest.y + guest.h and abs(f.center[0] - gx) < 1.5 * guest.w)
+    ]
+    return guest, others
 
-    def rank(f: Face) -> float:
-        fx, fy = f.center
-        off_centre = math.hypot(fx - cx, fy - cy) / diag  # 0 at centre .. ~0.5 at a corner
-        return f.area * (1.0 - off_centre)
 
-    ordered = sorted(faces, key=rank, reverse=True)
+def choose_guest(faces: list[Face], width: int, height: int) -> tuple[Face | None, list[Face], list[str]]:
+    """The guest's face, the other people's faces, and a note when several people are in the photo."""
+    guest, others = guest_and_others(faces, width, height)
     notes = []
-    others = [f for f in ordered[1:] if f.area > 0.15 * ordered[0].area]
-    if others:
-        notes.append(
-            f"{len(others) + 1} people in the photo: using the largest, most central face"
-        )
-    return ordered[0], notes
+    if guest is not None and any(f.area > 0.15 * guest.area for f in others):
+        notes.append(f"{len(others) + 1} people in the photo: using the face most likely to be the guest's")
+    return guest, others, notes
 
 
 # The nose tip stands about 0.55 eye distances in front of the eyes (anthropometric means: 63 mm
@@ -94,8 +115,8 @@ def assess(
         min_face_px: smallest usable face box height, px.
         max_yaw_deg: largest usable head turn, degrees.
     """
-    face, notes = choose_guest(faces, width, height)
-    others = tuple(f for f in faces if f is not face)
+    face, other_faces, notes = choose_guest(faces, width, height)
+    others = tuple(other_faces)
     if face is None:
         return Assessment(None, FaceProblem.NONE_FOUND,
                           "no face found: face the camera with your whole face visible", notes)

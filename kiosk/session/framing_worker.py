@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from kiosk.camera.base import CameraThread
-from kiosk.pipeline.framing import FaceProblem, assess
+from kiosk.pipeline.framing import FaceProblem, assess, guest_and_others
 from models.vision import Face
 
 log = logging.getLogger(__name__)
@@ -77,34 +77,9 @@ class Box:
     h: float
 
 
-def plausibility(f: Face, width: int, height: int) -> float:
-    """How likely a detection is the guest's own face: detector score, size, and a head's place in the frame.
-
-    A head sits high and central; a patch or a badge photo on the chest sits low, scores lower as a face
-    and is small (the largest face-like area no longer wins by size alone).
-    """
-    cx, cy = f.center
-    central = 1.0 - min(1.0, abs(cx / width - 0.5) * 2.0)
-    high = 1.0 - min(1.0, max(0.0, cy / height - 0.45) * 2.0)
-    return f.score**2 * (f.h / height) * (0.5 + 0.5 * central) * (0.4 + 0.6 * high)
-
-
 def follow(faces: Sequence[Face], width: int, height: int, t: FramingTargets) -> tuple[Face | None, list[Face]]:
-    """(the guest's face, other people's faces), the guest being the most plausible face.
-
-    Faces under `min_score` are not followed, and a face-like area below the guest's chin within their
-    shoulders (a badge photo, a patch, however large) is on the guest's body, not another person.
-    """
-    real = [f for f in faces if f.score >= t.min_score]
-    if not real:
-        return None, []
-    guest = max(real, key=lambda f: plausibility(f, width, height))
-    gx, _ = guest.center
-    others = [
-        f for f in real
-        if f is not guest and not (f.center[1] > guest.y + guest.h and abs(f.center[0] - gx) < 1.5 * guest.w)
-    ]
-    return guest, others
+    """(the guest's face, other people's faces) by the pipeline's own rule (framing.guest_and_others)."""
+    return guest_and_others(faces, width, height, t.min_score)
 
 
 def guide(
