@@ -1,9 +1,13 @@
-"""UI benchmark (JSON): live preview rate and worst frame time while framing analysis runs, and the session
-time from the start tap to "processing done" with no user delay, in a real Kivy window (Xvfb if no display).
+"""UI benchmark (JSON): live preview rate and worst frame time while framing analysis runs, and one guest
+session by touch: time to the QR code and taps to the QR code, in a real Kivy window (Xvfb if no display).
 
-Floor, measured in the same run: a plain loop that blits the same camera's newest frame into a texture
-(no framing analysis, no overlay, no session logic). Ratio = kiosk preview fps / floor fps (1.0 = the
-kiosk costs the preview nothing).
+Floors, measured in the same run:
+- preview: a plain loop that blits the same camera's newest frame into a texture (no framing analysis, no
+  overlay, no session logic). Ratio = kiosk preview fps / floor fps (1.0 = the kiosk costs the preview nothing).
+- time to QR: what any session must wait for: the configured stillness and countdown, the tap guard of each
+  tapped screen, and the studio pipeline on the same capture called directly (no UI, no session).
+  Ratio = time to QR / that floor (1.0 = the session adds nothing to the unavoidable waits).
+The guest taps as soon as each screen takes touches (after its tap guard).
 
     .venv/bin/python bench/ui.py [--seconds 8] [--size 1080x1920]
 """
@@ -106,7 +110,7 @@ def main() -> int:
         from kiosk.camera.config import VirtualCameraConfig
         from kiosk.camera.virtual import VirtualCamera
         from kiosk.config import KioskConfig, default_data_dir
-        from kiosk.delivery.ports import NoPrinter, OfflineDownloads
+        from kiosk.delivery.ports import NoPrinter
         from kiosk.i18n import Texts
         from kiosk.lights import NoopLights
         from kiosk.session.flow import State
@@ -125,15 +129,12 @@ def main() -> int:
         data = Path(tempfile.mkdtemp(prefix="bench-ui-"))
         (data / "models").symlink_to(default_data_dir() / "models")
         cfg = KioskConfig(data_dir=data)
-        parts = assemble(cfg, Overrides(
-            camera=VirtualCamera(cam_cfg),
-            lights=NoopLights(),
-            downloads=OfflineDownloads(),
-            printer=NoPrinter(),
-        ))
+        parts = assemble(cfg, Overrides(camera=VirtualCamera(cam_cfg), lights=NoopLights(), printer=NoPrinter()))
         c = parts.controller
         app = KioskApp(c, Texts(list(cfg.ui.languages)), transition_s=0)
         app._run_prepare()
+        sm = app.sm
+        assert sm is not None
 
         def pump_until(cond: Any, timeout_s: float) -> bool:
             deadline = time.monotonic() + timeout_s
@@ -143,20 +144,27 @@ def main() -> int:
                     return True
             return False
 
+        taps = [0]
+
+        def ready() -> bool:
+            return not sm.transition.is_active and not app.guarded()
+
         def tap(action: str, arg: str | None = None) -> None:
-            pump_until(lambda: not app.sm.transition.is_active, 5)
+            pump_until(ready, 5)
             for b in app.current_screen().walk():
                 if isinstance(b, Btn) and b.action == action and (arg is None or b.arg == arg):
+                    taps[0] += 1
                     t = UnitTestTouch(*b.to_window(*b.center))
                     t.touch_down()
                     EventLoop.idle()
                     t.touch_up()
                     EventLoop.idle()
                     return
-            raise RuntimeError(f"no button {action} on {app.sm.current}")
+            raise RuntimeError(f"no button {action} on {sm.current}")
 
         def tap_anywhere() -> None:
-            pump_until(lambda: not app.sm.transition.is_active, 5)
+            pump_until(ready, 5)
+            taps[0] += 1
             t = UnitTestTouch(Window.width / 2, Window.height / 2)
             t.touch_down()
             EventLoop.idle()
@@ -192,7 +200,15 @@ def main() -> int:
         # Session time, start tap to processing done, the guest tapping as soon as each screen shows.
         c.framing.targets = type(c.framing.targets)(stillness_s=cfg.ui.stillness_s)
         marks: dict[str, float] = {}
-        c.flow.listen(lambda _o, new, _r: marks.setdefault(new.value, time.monotonic()))
+        kept: dict[str, Any] = {}
+
+        def on_change(_old: State, new: State, _reason: str) -> None:
+            marks.setdefault(new.value, time.monotonic())
+            if new is State.DELIVERY and c.session is not None:
+                kept["capture"] = c.session.capture  # for the processing floor below
+
+        c.flow.listen(on_change)
+        pump_until(ready, 5)
         t_start = time.monotonic()
         tap_anywhere()
         pump_until(lambda: c.state is State.LANGUAGE, 5)
@@ -205,7 +221,28 @@ def main() -> int:
         tap("style", cfg.ui.styles[0])
         ok = pump_until(lambda: c.state is State.DELIVERY, 120)
         t_done = time.monotonic()
+        qr_shown = pump_until(lambda: sm.current == "delivery" and bool(c.download_url)
+                              and app.current_screen().qr.opacity == 1.0, 10)
+        t_qr = time.monotonic()
+        taps_to_qr = taps[0]
         breakdown = {k: round(v - t_start, 2) for k, v in sorted(marks.items(), key=lambda kv: kv[1])}
+        tap("done")  # "Did you get your photo?" (after the QR: not counted)
+        tap("confirm_done")
+        pump_until(lambda: c.state is State.ATTRACT, 30)
+        # Floor: the same capture through the studio pipeline directly, on the same processor (models loaded).
+        proc = c.worker.processor
+        out_dir = Path(tempfile.mkdtemp(prefix="bench-ui-floor-"))
+
+        def write(name: str, data: bytes) -> Path:
+            (out_dir / name).write_bytes(data)
+            return out_dir / name
+
+        t0 = time.monotonic()
+        proc.process(kept["capture"], cfg.ui.styles[0], list(cfg.ui.formats), write, lambda _f, _s: None)
+        processing_s = time.monotonic() - t0
+        shutil.rmtree(out_dir, ignore_errors=True)
+        waits_s = cfg.ui.stillness_s + cfg.ui.countdown_s + taps_to_qr * cfg.ui.tap_guard_s
+        floor_qr_s = waits_s + processing_s
         renderer = glGetString(GL_RENDERER)
         app.stop()
         EventLoop.idle()
@@ -227,13 +264,18 @@ def main() -> int:
             "floor_worst_frame_ms": floor["worst_frame_ms"],
             "ratio_preview_fps_vs_floor": round(preview["fps"] / floor["fps"], 3) if floor["fps"] else None,
             "session_start_to_processed_s": round(t_done - t_start, 2) if ok else None,
+            "time_to_qr_s": round(t_qr - t_start, 2) if qr_shown else None,
+            "taps_to_qr": taps_to_qr,
+            "floor_time_to_qr_s": round(floor_qr_s, 2),
+            "floor_parts_s": {"waits": round(waits_s, 2), "studio_processing": round(processing_s, 2)},
+            "ratio_time_to_qr_vs_floor": round((t_qr - t_start) / floor_qr_s, 3) if qr_shown else None,
             "session_config": {"stillness_s": cfg.ui.stillness_s, "countdown_s": cfg.ui.countdown_s,
-                               "formats": list(cfg.ui.formats)},
+                               "tap_guard_s": cfg.ui.tap_guard_s, "formats": list(cfg.ui.formats)},
             "session_marks_s": breakdown,
             "cpus": os.cpu_count(),
         }
         print(json.dumps(result, indent=2))
-        return 0 if ok else 1
+        return 0 if ok and qr_shown else 1
     finally:
         if xvfb is not None:
             xvfb.terminate()
