@@ -21,10 +21,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from kiosk.delivery.download import DownloadServer
+from kiosk.delivery.download import DownloadServer, LinkTerms
 from kiosk.delivery.ports import Downloads, NoPrinter, OfflineDownloads, Printer
-from kiosk.delivery.printing import NoPrinter as NoCupsPrinter
-from kiosk.delivery.printing import PrinterPort, PrintError, PrintService
+from kiosk.delivery.printing import PrinterPort, PrintError, PrinterUnreachable, PrintService
 from kiosk.errors import InputError
 from kiosk.session.store import SessionStore
 from kiosk.status import Level, PartStatus
@@ -74,6 +73,10 @@ class StoreDownloads:
         """The Wi-Fi join code's WIFI: URI, when the kiosk runs its own access point."""
         return self.server.wifi
 
+    def terms(self) -> LinkTerms:
+        """What every new link of this server allows."""
+        return self.server.terms()
+
     def close(self) -> None:
         """Stop the server."""
         self.server.stop()
@@ -116,7 +119,7 @@ def printing_configured(cfg: Any) -> bool:
         return False
     try:
         PrintService(pc, cfg.data_dir).resolve()
-    except (NoCupsPrinter, PrintError, InputError) as err:
+    except (PrinterUnreachable, PrintError, InputError) as err:
         log.info("no printer: %s", err)
         return False
     return True

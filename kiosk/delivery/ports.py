@@ -9,9 +9,12 @@ from __future__ import annotations
 import enum
 import logging
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kiosk.status import Level, PartStatus
+
+if TYPE_CHECKING:
+    from kiosk.delivery.download import LinkTerms
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,10 @@ class Downloads(Protocol):
 
     def wifi(self) -> str | None:
         """The `WIFI:` URI of the kiosk's own access point, shown before the link's QR code, or None."""
+        ...
+
+    def terms(self) -> LinkTerms | None:
+        """What a new link allows (minutes, downloads, which phone), for the guest's screen; None: no links."""
         ...
 
 
@@ -101,6 +108,10 @@ class OfflineDownloads:
 
     def wifi(self) -> str | None:
         """No link, so no Wi-Fi code either."""
+        return None
+
+    def terms(self) -> LinkTerms | None:
+        """No links."""
         return None
 
 

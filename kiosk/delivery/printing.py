@@ -32,7 +32,7 @@ class PrintError(KioskError):
     """Printing failed (exit 1): the printer or CUPS did not do what was asked."""
 
 
-class NoPrinter(InputError):
+class PrinterUnreachable(InputError):
     """No printer to print on: none configured or found, or CUPS is not reachable (exit 2)."""
 
 
@@ -148,7 +148,7 @@ class PrintService:
         try:
             import cups
         except ImportError as err:
-            raise NoPrinter("pycups is not installed (pip install pycups; it needs libcups2-dev)") from err
+            raise PrinterUnreachable("pycups is not installed (pip install pycups; it needs libcups2-dev)") from err
         where = self.config.server or "the local CUPS server"
         try:
             if self.config.server:
@@ -158,7 +158,7 @@ class PrintService:
                 return cups.Connection(host=host, port=int(port))
             return cups.Connection()
         except RuntimeError as err:
-            raise NoPrinter(f"cannot reach CUPS at {where}: is cupsd running? ({err})") from err
+            raise PrinterUnreachable(f"cannot reach CUPS at {where}: is cupsd running? ({err})") from err
 
     @staticmethod
     def _ipp(action: str, err: Exception) -> PrintError:
@@ -200,7 +200,7 @@ class PrintService:
         if wanted:
             if wanted not in queues:
                 listed = ", ".join(queues) or "none"
-                raise NoPrinter(
+                raise PrinterUnreachable(
                     f"no printer called {wanted!r} in CUPS (queues: {listed}); add it with lpadmin"
                 )
             return wanted
@@ -209,10 +209,10 @@ class PrintService:
         if len(queues) == 1:
             return queues[0]
         if not queues:
-            raise NoPrinter(
+            raise PrinterUnreachable(
                 "no printer is set up in CUPS: add one with lpadmin, or set delivery.printing.printer"
             )
-        raise NoPrinter(
+        raise PrinterUnreachable(
             f"several printers and no default ({', '.join(queues)}): set delivery.printing.printer"
         )
 
@@ -263,7 +263,7 @@ class PrintService:
     ) -> PrintJob:
         """Render the layout at the printer's resolution and send it; the PDF is streamed, never spooled here.
 
-        Raises CopyLimitReached, PrinterNotReady (with the status), NoPrinter or PrintError.
+        Raises CopyLimitReached, PrinterNotReady (with the status), PrinterUnreachable or PrintError.
         """
         import cups
 
@@ -438,7 +438,7 @@ class PrinterMonitor:
         """Read the state once; report it if it changed; return it."""
         try:
             status = self.service.status(self.printer)
-        except (NoPrinter, PrintError) as err:
+        except (PrinterUnreachable, PrintError) as err:
             status = PrinterStatus(
                 self.printer or self.service.config.printer or "printer",
                 PrinterState.OFFLINE,
@@ -500,7 +500,7 @@ class PrinterPort:
         """Whether a print button should be shown now (printer reachable and ready, paper left)."""
         try:
             return self.service.status().can_print and self.service.counter.level().remaining > 0
-        except (NoPrinter, PrintError, InputError) as err:
+        except (PrinterUnreachable, PrintError, InputError) as err:
             log.info("printer not available: %s", err)
             return False
 
@@ -535,7 +535,7 @@ class PrinterPort:
             card[350:450, 20 + i * 95 : 100 + i * 95] = bgr
         try:
             outcome = self.service.print(card, self.layout, 1)
-        except (NoPrinter, PrintError, InputError) as err:
+        except (PrinterUnreachable, PrintError, InputError) as err:
             return f"test print failed: {err}"
         return f"test print done on {outcome.job.printer} in {outcome.elapsed_s:.1f} s"
 
@@ -543,7 +543,7 @@ class PrinterPort:
         """The printer for the operator: its state and paper, the fix in words when it cannot print."""
         try:
             printer = self.service.status()
-        except (NoPrinter, PrintError) as err:
+        except (PrinterUnreachable, PrintError) as err:
             return PartStatus(str(err), Level.FAIL, "check the printer's power and cable, and the CUPS queue")
         state = printer.describe()
         try:
@@ -583,7 +583,7 @@ class PrinterPort:
             try:
                 self.outcomes.append(self.service.wait(job, on_status=seen))
                 self._job_state = PrintJobState.DONE
-            except (PrintError, NoPrinter) as err:
+            except (PrintError, PrinterUnreachable) as err:
                 log.warning("print job %s did not complete: %s", job.job_id, err)
                 self.outcomes.append(err)
                 self._job_state = PrintJobState.ATTENTION

@@ -85,6 +85,8 @@ class DeliveryScreen(KScreen):
         col.add_widget(qr_box)
         self.scan = Txt("", size_px=m.body, color=MUTED, auto_height=True)
         col.add_widget(self.scan)
+        self.terms = Txt("", size_px=m.small, color=MUTED, auto_height=True)  # what the link allows
+        col.add_widget(self.terms)
         self.print_msg = Txt("", size_px=m.small, color=PRIMARY, auto_height=True)
         col.add_widget(self.print_msg)
         self.notice = Txt("", size_px=m.small, color=MUTED, auto_height=True)
@@ -133,6 +135,7 @@ class DeliveryScreen(KScreen):
         self.update(0.0)
 
     def _show_qr(self, uri: str | None, key: str) -> None:
+        terms = self.app.controller.downloads.terms()
         if uri:
             self._qr_rect.texture = qr_texture(uri)
             self.qr.opacity = 1.0
@@ -140,6 +143,9 @@ class DeliveryScreen(KScreen):
         else:
             self.qr.opacity = 0.0
             self.scan.text = self.t("delivery.no_download")
+        show_terms = uri is not None and uri == self.app.controller.download_url and terms is not None
+        self.terms.text = self.t(f"terms.{terms.mode}", minutes=terms.minutes, downloads=terms.downloads) \
+            if show_terms and terms is not None else ""
         self._place_qr()
 
     def _wifi_joined(self, _action: str, _arg: str) -> None:

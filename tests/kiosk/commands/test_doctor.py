@@ -89,6 +89,7 @@ def test_good_installation_has_no_failure(
             f'[lights]\nport_url = "{os.ttyname(slave)}"\n'
             "[generation]\nenabled = false\n"
             f'[delivery.printing]\nserver = "{cups.socket}"\nprinter = "{cups.tag}doc"\n'
+            '[delivery.download]\nbind = ["127.0.0.1"]\n'  # loopback on any machine: the warning below
             f'[ui]\npin_hash = "{hash_pin("482916")}"\n'
         )
         code, checks = doctor(capsys, cfg, installed_root, monkeypatch, xdisplay)

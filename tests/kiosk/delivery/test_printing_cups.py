@@ -28,11 +28,11 @@ from kiosk.delivery.printing import (  # reason: as above
     CopyAllowance,
     CopyLimitReached,
     JobState,
-    NoPrinter,
     PrinterMonitor,
     PrinterNotReady,
     PrinterState,
     PrinterStatus,
+    PrinterUnreachable,
     PrintService,
     PrintTimeout,
 )
@@ -109,9 +109,9 @@ def test_discovery_lists_every_queue_with_its_state(cups_server: CupsServer, tmp
     assert f"{cups_server.tag}pdf" in found and f"{cups_server.tag}jam" in found
     assert found[f"{cups_server.tag}pdf"].state is PrinterState.READY
     # Several queues and no default: the kiosk asks for a choice rather than guessing.
-    with pytest.raises(NoPrinter, match="several printers and no default"):
+    with pytest.raises(PrinterUnreachable, match="several printers and no default"):
         service(cups_server, tmp_path).resolve()
-    with pytest.raises(NoPrinter, match="no printer called 'nope'"):
+    with pytest.raises(PrinterUnreachable, match="no printer called 'nope'"):
         service(cups_server, tmp_path).resolve("nope")
 
 
@@ -259,7 +259,7 @@ def test_monitor_reports_unreachable_cups_as_offline(tmp_path: Path) -> None:
 
 def test_unreachable_cups_is_no_printer(tmp_path: Path) -> None:
     svc = PrintService(PrintingConfig(server=str(tmp_path / "no.sock")), tmp_path)
-    with pytest.raises(NoPrinter, match="cannot reach CUPS"):
+    with pytest.raises(PrinterUnreachable, match="cannot reach CUPS"):
         svc.status()
 
 

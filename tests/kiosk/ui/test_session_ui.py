@@ -73,6 +73,10 @@ def test_whole_session_by_touch(ui) -> None:
     result = c.session.results["portrait"]
     img = cv2.imread(str(result))
     assert img is not None and img.shape[0] > img.shape[1]  # a portrait-format headshot
+    terms = c.downloads.terms()
+    assert terms is not None
+    said = ui.app.t(f"terms.{terms.mode}", minutes=terms.minutes, downloads=terms.downloads)
+    assert f"{terms.minutes} minutes" in said and said in ui.texts(), "the guest is told what the link allows"
     ui.shot("09-delivery", ["Your headshot is ready", "Done"])
     ui.tap("done")
     ui.tap("confirm_done")  # "Did you get your photo?" (tests/kiosk/ui/test_guest_reveal.py)
