@@ -168,10 +168,23 @@ class OffsetClock:
 
     def __init__(self) -> None:
         self.offset = 0.0
+        self._held_at: float | None = None
 
     def __call__(self) -> float:
-        return time.monotonic() + self.offset
+        now = time.monotonic() if self._held_at is None else self._held_at
+        return now + self.offset
 
     def advance(self, s: float) -> None:
         """Jump forward s seconds."""
         self.offset += s
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Stop time while a slow look (a screenshot on a busy machine) must not let a countdown run out."""
+        assert self._held_at is None, "the clock is held already"
+        self._held_at = time.monotonic()
+        try:
+            yield
+        finally:
+            self.offset -= time.monotonic() - self._held_at
+            self._held_at = None
