@@ -144,17 +144,30 @@ class Harness:
         return [w.text for w in self.app.current_screen().walk() if isinstance(w, Label) and w.text]
 
     def shot(self, name: str, must_show: list[str] = ()) -> np.ndarray:  # type: ignore[assignment]
-        """Save artifacts/screenshots/<name>.png; check it is not blank and shows its key text."""
-        self.pump(3)
-        texts = self.texts()
-        for key_text in must_show:
-            assert any(key_text in t for t in texts), f"{name}: '{key_text}' not among {texts}"
-        rgb = self.app.save_screenshot(SHOTS / f"{name}.png")
+        """Save artifacts/screenshots/<name>.png; check it is not blank and shows its key text.
+
+        The kiosk's clock waits while the test looks: on a busy machine a screenshot can take longer than
+        a short screen (the thank-you screen's 8 s) stays up.
+        """
+        with self.clock.held():
+            self.pump(3)
+            texts = self.texts()
+            for key_text in must_show:
+                assert any(key_text in t for t in texts), f"{name}: '{key_text}' not among {texts}"
+            rgb = self.app.save_screenshot(SHOTS / f"{name}.png")
         assert rgb.shape[0] > 100 and rgb.shape[1] > 100
         assert rgb.std() > 8.0, f"{name}: screenshot looks blank (std {rgb.std():.1f})"
         colours = len(np.unique(rgb[::8, ::8].reshape(-1, 3), axis=0))
         assert colours > 20, f"{name}: only {colours} colours, nothing drawn?"
         return rgb
+
+    def leave_thanks(self) -> None:
+        """Tap the thank-you screen away: the clock waits while the tap lands (else, on a busy machine, the
+        screen's own 8 s can end first and the tap starts a new session on the attract screen)."""
+        assert self.until(lambda: not self.app.guarded(), 5)
+        with self.clock.held():
+            self.touch_at(540, 960)
+        self.wait_state("attract")
 
     def to_attract(self) -> None:
         from kiosk.session.flow import State

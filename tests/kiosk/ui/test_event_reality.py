@@ -142,8 +142,7 @@ def test_out_of_paper_guest_and_chinese_on_the_phone(ui) -> None:
             if c.state is State.DELIVERY:
                 ui.tap("confirm_done")
             ui.wait_state("thanks")
-            ui.touch_at(540, 960)
-            ui.wait_state("attract")
+            ui.leave_thanks()
             # The attendant: the attract corner says so and the bridge's lens LED pulses.
             staff = ui.app.t("attract.attendant")
             assert ui.until(lambda: staff in ui.texts(), 10), ui.texts()

@@ -82,8 +82,7 @@ def test_whole_session_by_touch(ui) -> None:
     ui.tap("confirm_done")  # "Did you get your photo?" (tests/kiosk/ui/test_guest_reveal.py)
     ui.wait_state("thanks")
     ui.shot("10-thanks", ["Thank you!"])
-    ui.touch_at(540, 960)
-    ui.wait_state("attract")
+    ui.leave_thanks()
     # Only what the guest's live download link refers to outlives the session, until the link ends.
     left = c.store.files(sid)
     assert {f.kind for f in left} <= {"result", "download"} and all(f.expires_at for f in left), left
