@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from kiosk.config_base import ConfigSection
+from kiosk.config_base import ConfigSection, SecretFile
 
 
 class ProvenanceConfig(ConfigSection):
@@ -19,8 +19,8 @@ class ProvenanceConfig(ConfigSection):
     c2pa_cert_chain: Path | None = Field(
         None, description="PEM file: the C2PA signing certificate, then its intermediates. Unset: no C2PA."
     )
-    c2pa_private_key: Path | None = Field(
-        None, description="PEM file: the private key of the signing certificate."
+    c2pa_private_key: SecretFile | None = Field(
+        None, description="PEM file: the private key of the signing certificate (not readable by every user)."
     )
     c2pa_algorithm: Literal["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"] = Field(
         "es256", description="Signature algorithm matching the key (es256 for a P-256 EC key)."

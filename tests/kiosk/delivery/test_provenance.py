@@ -127,6 +127,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
     out.root.write_bytes(ca.public_bytes(PEM))
     out.ca_cert.write_bytes(ca.public_bytes(PEM))
     out.ca_key.write_bytes(_key_pem(ca_key))
+    for key in (out.key, out.ca_key):
+        key.chmod(0o600)
     return out
 
 
@@ -222,6 +224,7 @@ def test_wrong_key_or_self_signed_certificate_is_refused(
     jpeg = encode_jpeg(headshot, source_type="edited")
     other = tmp_path / "other.key"
     other.write_bytes(_key_pem(ec.generate_private_key(ec.SECP256R1())))
+    other.chmod(0o600)
     with pytest.raises(ProvenanceError, match=r"C2PA signing failed.*key matches"):
         sign_c2pa(jpeg, "edited", ProvenanceConfig(c2pa_cert_chain=chain.cert_chain, c2pa_private_key=other))
     with pytest.raises(ProvenanceError, match="self-signed"):
@@ -366,7 +369,12 @@ def test_signed_transparent_png(chain: Chain, headshot: np.ndarray, tmp_path: Pa
     assert report.c2pa.source_types == ["algorithmicallyEnhanced"] and not report.declares_ai
 
 
-def test_provenance_config() -> None:
+def test_provenance_config(tmp_path: Path) -> None:
+    open_key = tmp_path / "signer.key"
+    open_key.write_bytes(b"-----BEGIN PRIVATE KEY-----\n")
+    open_key.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"c2pa_private_key.*readable or writable by every user.*chmod 600"):
+        parse_config({"delivery": {"provenance": {"c2pa_cert_chain": "/a.pem", "c2pa_private_key": str(open_key)}}})
     cfg = parse_config(
         {"delivery": {"provenance": {"c2pa_cert_chain": "/a.pem", "c2pa_private_key": "/a.key"}}}
     )

@@ -82,6 +82,7 @@ def signing(tmp_path_factory: pytest.TempPathFactory) -> ProvenanceConfig:
     (folder / "signer.key").write_bytes(
         ee_key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
+    (folder / "signer.key").chmod(0o600)
     return ProvenanceConfig(c2pa_cert_chain=folder / "chain.pem", c2pa_private_key=folder / "signer.key")
 
 
