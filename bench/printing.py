@@ -81,6 +81,7 @@ def signing_config(folder: Path) -> ProvenanceConfig:
     (folder / "key.pem").write_bytes(
         ee_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
+    (folder / "key.pem").chmod(0o600)
     return ProvenanceConfig(c2pa_cert_chain=folder / "chain.pem", c2pa_private_key=folder / "key.pem")
 
 
