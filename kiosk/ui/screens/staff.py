@@ -12,6 +12,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.utils import escape_markup
 
+from kiosk.app.operator import PIN_DIGITS
 from kiosk.app.settings import PALETTE, apply_in_place, look_of
 from kiosk.errors import ConfigError
 from kiosk.pipeline.background import STYLES
@@ -92,7 +93,7 @@ class PinScreen(KScreen):
     def update(self, dt: float) -> None:
         """Dots and lockout message."""
         gate = self.app.controller.pin_gate
-        self.dots.text = "●" * len(self.entry) if self.entry else "–  –  –  –"
+        self.dots.text = "●" * len(self.entry) if self.entry else "  ".join("–" * PIN_DIGITS[0])  # the shortest PIN
         locked = gate.locked_for()
         if locked > 0:
             self.msg.text = f"Locked after too many wrong PINs. Try again in {int(np.ceil(locked))} s."
