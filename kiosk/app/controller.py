@@ -466,6 +466,10 @@ class KioskController:
         self.lights.lens_cue("blink")
         return self.lights.status()
 
+    def retry_sending(self) -> str:
+        """Operator: send queued e-mail and hand-off items now, those held for the operator included."""
+        return self.station.outboxes.retry_now()
+
     def test_print(self) -> str:
         """Operator test print."""
         try:

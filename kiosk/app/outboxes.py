@@ -114,6 +114,13 @@ class Outboxes:
             return "expired unsent"
         return str(rec.meta.get(kind, "queued"))
 
+    def retry_now(self) -> str:
+        """Send every queued item now (the operator's Retry sending), held ones included: one line for the menu."""
+        boxes = self._all()
+        if not boxes:
+            return "no e-mail or hand-off is configured"
+        return f"retrying {sum(o.retry_now() for o in boxes)} queued item(s) now"
+
     def status(self) -> dict[str, PartStatus]:
         """One line per configured outbox for the operator's menu (needs operator: FAIL, with the count)."""
         out: dict[str, PartStatus] = {}

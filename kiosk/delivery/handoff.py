@@ -145,7 +145,8 @@ class HandoffOutbox(Outbox):
 
     def fix_hint(self) -> str:
         """What to check when the target refuses the kiosk."""
-        return f"check [delivery.handoff] for target {self.cfg.target} (credentials, host key), then `kiosk doctor`"
+        return (f"check [delivery.handoff] for target {self.cfg.target} (credentials, host key), "
+                "then `kiosk doctor` and Retry sending")
 
     def attempt(self, f: StoredFile, data: bytes) -> str:
         """Export one headshot to the target."""

@@ -107,7 +107,8 @@ class MailOutbox(Outbox):
 
     def fix_hint(self) -> str:
         """What to check when the relay refuses the kiosk."""
-        return "check [delivery.mail] (host, port, security, username, password_file), then `kiosk doctor`"
+        return ("check [delivery.mail] (host, port, security, username, password_file), "
+                "then `kiosk doctor` and Retry sending")
 
     def attempt(self, f: StoredFile, data: bytes) -> str:
         """One SMTP attempt: 'sent', 'failed' (permanent), needs_operator(...) or a transient reason."""

@@ -110,9 +110,17 @@ class Outbox:
             waits = [max(0.0, at - now) for _, at in self._retry.values()]
         return min([*waits, 30.0])
 
+    def retry_now(self) -> int:
+        """The operator fixed the target: try every queued item at once, held ones included; return how many."""
+        with self._lock:
+            self._retry = {k: (attempts, 0.0) for k, (attempts, _at) in self._retry.items()}
+            self._held.clear()
+        self.wake()
+        return len(self.pending())
+
     def fix_hint(self) -> str:
         """What the operator should do about items that need them (subclasses name their section)."""
-        return f"check the {self.kind} target's settings, then restart the kiosk"
+        return f"check the {self.kind} target's settings, then tap Retry sending in this menu"
 
     def status(self) -> PartStatus:
         """Queue length, items needing the operator, expired-unsent ones: one line for the operator's menu."""

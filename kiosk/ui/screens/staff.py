@@ -126,7 +126,7 @@ class OperatorScreen(KScreen):
             self._build_settings(col)
         cols = 4 if m.landscape else 2
         actions = [("Test print", "test_print"), ("Light test", "light_test"), ("Paper loaded", "paper_loaded"),
-                   ("Wipe all guest data…", "wipe")]  # fmt: skip
+                   ("Retry sending", "retry_sending"), ("Wipe all guest data…", "wipe")]  # fmt: skip
         col.add_widget(self._grid(actions, cols))
         col.add_widget(spacer(m.pad * 0.6))
         col.add_widget(self._grid([("Leave kiosk mode", "leave"), ("Close", "close")], 2, primary="close"))
@@ -201,6 +201,8 @@ class OperatorScreen(KScreen):
         elif what == "paper_loaded":
             self.msg.text = c.printer.paper_loaded().capitalize() + "."
             c.attention.poll_now()
+        elif what == "retry_sending":
+            self.msg.text = c.retry_sending().capitalize() + "."
         elif what == "wipe":
             self._wipe(c)
         elif what == "leave":

@@ -79,6 +79,31 @@ def test_webhook_401_needs_the_operator_then_sends_once_fixed(tmp_path: Path) ->
     assert out.status().level is Level.OK and "1 sent" in out.status()
 
 
+def test_retry_sending_tries_held_items_at_once(tmp_path: Path) -> None:
+    from kiosk.app.outboxes import Outboxes
+
+    port = free_port()
+    store = SessionStore(tmp_path / "data")
+    cfg = _webhook(tmp_path, port).model_copy(update={"retry_max_s": 3600.0})  # held for an hour
+    boxes = Outboxes(store, handoff=HandoffOutbox(store, cfg))
+    out = boxes.handoff
+    assert out is not None
+    hook = Hook(port)
+    try:
+        hook.status = 403
+        sid = boxes.export("E-10442", jpeg())
+        assert out.send_due() == 0 and out.status().level is Level.FAIL
+        assert "Retry sending" in (out.status().fix or "")
+        hook.status = 201  # the HR system's administrator let the kiosk in again
+        assert out.send_due() == 0 and len(hook.received) == 1, "held: not tried before retry_max_s"
+        assert boxes.retry_now() == "retrying 1 queued item(s) now"
+        assert out.send_due() == 1 and len(hook.received) == 2
+    finally:
+        hook.close()
+    assert boxes.outcome(sid, "handoff") == "sent" and out.status().level is Level.OK
+    assert Outboxes(store).retry_now() == "no e-mail or hand-off is configured"
+
+
 def test_webhook_retries_carry_one_idempotency_key(tmp_path: Path) -> None:
     port = free_port()
     store = SessionStore(tmp_path / "data")
