@@ -103,6 +103,7 @@ class Txt(Label):
         if auto_height:
             self.size_hint_y = None
             self.bind(texture_size=self._fit)
+            self._fit()  # an empty line takes no room (not Kivy's default 100 px) until it has text
 
     def _wrap(self, *_: Any) -> None:
         self.text_size = (self.width, None)

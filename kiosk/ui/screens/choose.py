@@ -116,6 +116,8 @@ class StyleScreen(KScreen):
         self.page_line = Txt("", size_px=m.small, color=MUTED, auto_height=True)
         col.add_widget(self.page_line)
         col.add_widget(spacer())
+        col.add_widget(label("style.hint", m.body, color=MUTED, auto_height=True))  # above the reach of the cards
+        col.add_widget(spacer())
         self.styles = list(self.app.controller.styles)  # backdrops, then the model pack's presets ("ai:…")
         self.cards: dict[str, StyleCard] = {}
         self._shown_job: Any = None

@@ -7,6 +7,7 @@ frames are advanced with EventLoop.idle() and conditions are polled with deadlin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -160,6 +161,22 @@ class Harness:
         colours = len(np.unique(rgb[::8, ::8].reshape(-1, 3), axis=0))
         assert colours > 20, f"{name}: only {colours} colours, nothing drawn?"
         return rgb
+
+    @contextlib.contextmanager
+    def nobody_in_view(self) -> Iterator[None]:
+        """The guest steps out of the camera's view (an empty wall) for the block: no face, no presence.
+
+        A face in view is the guest still there (it restarts the idle timers), so a test of a timeout on a
+        screen that watches the camera must empty the wall first, else the next framing result undoes it.
+        """
+        cam = self.camera
+        face = cam._still
+        cam._still = np.full_like(face, 200)
+        try:
+            assert self.until(lambda: (r := self.c.framing.latest()) is None or r.box is None, 10)
+            yield
+        finally:
+            cam._still = face
 
     def leave_thanks(self) -> None:
         """Tap the thank-you screen away: the clock waits while the tap lands (else, on a busy machine, the

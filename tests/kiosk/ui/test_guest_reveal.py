@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kiosk.delivery.handoff import read_qr
 from kiosk.pipeline.formats import get_format
 from kiosk.session.flow import State
 from tests.kiosk.ui.guest_helpers import rect, to_session_state
@@ -48,8 +49,12 @@ def test_delivery_reveals_every_format_and_done_asks_while_the_qr_stays(ui) -> N
         assert len(reveal.strip.children) == 2
         assert reveal.before.texture is not None and _aspect(reveal.before.frame_size) == pytest.approx(0.8, abs=0.01)
         assert ui.until(lambda: reveal.after.opacity == 1.0, 10), "the after picture never faded in"
-        ui.shot("guest-delivery-reveal", ["Your headshot is ready", "After", "Portrait", "Square (profile)"])
+        shown = ui.shot("guest-delivery-reveal", ["Your headshot is ready", "After", "Portrait", "Square (profile)"])
         assert c.download_url and screen.qr.opacity == 1.0, (c.downloads, c.downloads.status(), c.session.results)
+        # What a phone sees: the code on the screen reads as the link, and it is large (a third of the width:
+        # empty text lines once took 100 px each and left it a fifth of that).
+        assert read_qr(np.ascontiguousarray(shown[..., ::-1])) == c.download_url
+        assert rect(screen.qr)[2] >= shown.shape[1] / 3, rect(screen.qr)
         ui.tap("done")
         assert ui.app.dialog == "done" and c.state is State.DELIVERY
         assert reveal.after.opacity == 1.0, "asking must not replay the reveal"
@@ -69,7 +74,6 @@ def test_delivery_reveals_every_format_and_done_asks_while_the_qr_stays(ui) -> N
         ui.wait_state("thanks")
     finally:
         c.ui = ui_cfg
-    ui.touch_at(540, 960)
-    ui.wait_state("attract")
+    ui.leave_thanks()
     assert not any(v.texture is not None for v in (reveal.before, reveal.after)), "no picture of the guest stays"
     assert np.all([cell.children[-1].texture is None for cell in reveal.strip.children])
