@@ -1,6 +1,6 @@
 """Issue 13's event situations under Xvfb, by touch, screenshots checked: the distant guest, the light wall,
 "Take photo now" with nobody there, the out-of-paper guest (real CUPS), Chinese on the phone page (real HTTP
-to the kiosk's own server) and the operator's settings round trip."""
+to the kiosk's own server), the Wi-Fi join code before the photo's, and the operator's settings round trip."""
 
 from __future__ import annotations
 
@@ -158,6 +158,37 @@ def test_out_of_paper_guest_and_chinese_on_the_phone(ui) -> None:
             c.printer = c.attention.printer = old
             cups.lp("cancel", "-a", queue)
             ui.to_attract()
+
+
+def test_wifi_join_code_comes_before_the_photos_code(ui, tmp_path: Path) -> None:
+    from kiosk.delivery.config import WifiConfig
+    from kiosk.delivery.handoff import read_qr
+    from kiosk.delivery.reach import wifi_uri
+
+    c = ui.c
+    secret = tmp_path / "wifi.pass"
+    secret.write_text("spring-gala-2026\n")
+    secret.chmod(0o600)
+    server = c.downloads.server
+    server.wifi = wifi_uri(WifiConfig(ssid="Headshot Kiosk", password_file=secret))  # as `kiosk run` reads it
+    try:
+        to_delivery(ui)
+        step = ui.app.t("delivery.wifi_scan")
+        rgb = ui.shot("event-08-wifi-join-code", [step])
+        # What the guest's phone camera reads: first the network, with its password, then the photo's link.
+        assert read_qr(np.ascontiguousarray(rgb[..., ::-1])) == "WIFI:T:WPA;S:Headshot Kiosk;P:spring-gala-2026;;"
+        screen = ui.app.current_screen()
+        assert screen.terms.text == "", "the link's terms belong under the link's code, not the network's"
+        ui.tap("wifi_next")
+        scan = ui.app.t("delivery.scan")
+        assert ui.until(lambda: scan in ui.texts(), 5), ui.texts()
+        rgb = ui.shot("event-09-photo-code-after-wifi", [scan])
+        assert read_qr(np.ascontiguousarray(rgb[..., ::-1])) == c.download_url
+        assert ui.button("wifi_next").opacity == 0.0 and ui.button("wifi_next").disabled
+        assert "minutes" in screen.terms.text
+    finally:
+        server.wifi = None
+        ui.to_attract()
 
 
 def test_operator_settings_round_trip(ui, tmp_path: Path) -> None:
