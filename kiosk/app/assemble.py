@@ -192,9 +192,10 @@ def assemble(config: KioskConfig, overrides: Overrides | None = None) -> KioskPa
     o = overrides or Overrides()
     store = o.store if o.store is not None else SessionStore(config.data_dir, config.retention)
     try:
-        for rec in store.pending():
-            log.warning("session %s was %s but not delivered before the kiosk stopped; its files are kept "
-                        "until retention removes them", rec.id, rec.step.value)
+        if o.store is None:  # a store handed in (the demo's, a test's) holds its owner's sessions, not a crash's
+            for rec in store.pending():
+                log.warning("session %s was %s but not delivered before the kiosk stopped; its files are kept "
+                            "until retention removes them", rec.id, rec.step.value)
         downloads, printer = o.downloads, o.printer
         if downloads is None or printer is None:
             d, p = make_ports(config, store)
