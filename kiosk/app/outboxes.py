@@ -22,6 +22,7 @@ from kiosk.config import KioskConfig
 from kiosk.delivery.handoff import HandoffOutbox
 from kiosk.delivery.mail import MailOutbox
 from kiosk.delivery.outbox import Outbox
+from kiosk.i18n import Texts
 from kiosk.session.store import SessionStore, Step
 from kiosk.status import Level, PartStatus
 
@@ -44,7 +45,7 @@ class Outboxes:
         d = cfg.delivery
         return cls(
             store,
-            MailOutbox(store, d.mail) if d.mail.enabled else None,
+            MailOutbox(store, d.mail, texts=Texts(list(cfg.ui.languages), cfg.ui.i18n_dir)) if d.mail.enabled else None,
             HandoffOutbox(store, d.handoff) if d.handoff.target != "none" else None,
         )
 
@@ -82,11 +83,11 @@ class Outboxes:
         self._seal(sid)
         return sid
 
-    def send_mail(self, address: str, attachments: Mapping[str, bytes]) -> str:
-        """Queue the guest's photos to address; the id of the store session holding the message."""
+    def send_mail(self, address: str, attachments: Mapping[str, bytes], language: str) -> str:
+        """Queue the guest's photos to address, in the guest's language; the id of the store session holding it."""
         mail = self.mail
         assert mail is not None  # reason: the station offers the e-mail step only when mail is on
-        return self._held_by_own_session("mail", lambda sid: mail.queue(sid, address, attachments))
+        return self._held_by_own_session("mail", lambda sid: mail.queue(sid, address, attachments, language))
 
     def export(self, identity: str, jpeg: bytes) -> str:
         """Queue the approved headshot under identity; the id of the store session holding it."""

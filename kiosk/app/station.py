@@ -309,7 +309,7 @@ class Station:
                     log.error("station: no %s result to hand off", self.plan.handoff_format)
             if address is not None and self.outboxes.mail is not None:
                 photos = {p.name: p.read_bytes() for p in sess.results.values() if p.suffix.lower() in (".jpg", ".png")}
-                holder = self.outboxes.send_mail(address, photos)
+                holder = self.outboxes.send_mail(address, photos, sess.language)
                 self.sent.append(Sent("mail", holder, mask_address(address)))
                 if self.opted_in and self.plan.lead_list:
                     self.outboxes.add_lead(address, self.plan.consent_version)

@@ -191,11 +191,14 @@ class MailConfig(ConfigSection):
     sender: str = Field(
         default="Headshot Kiosk <kiosk@localhost>", max_length=256, description="From: of the e-mails."
     )
-    subject: str = Field(default="Your headshot", max_length=200, description="Subject line.")
-    body: str = Field(
-        default="Here is your headshot from the kiosk. This photo was not kept on the kiosk after sending.",
+    subject: str | None = Field(
+        default=None, max_length=200,
+        description="Subject line for every guest; unset: the bundled one in the guest's language (mail.subject).",
+    )
+    body: str | None = Field(
+        default=None,
         max_length=4000,
-        description="Plain-text body of the e-mail.",
+        description="Plain-text body for every guest; unset: the bundled one in the guest's language (mail.body).",
         json_schema_extra={"multiline": True},
     )
     max_attachment_mb: float = Field(

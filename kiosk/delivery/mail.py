@@ -36,6 +36,7 @@ from kiosk.config_base import read_secret
 from kiosk.delivery.config import MailConfig
 from kiosk.delivery.outbox import Outbox, needs_operator
 from kiosk.errors import InputError
+from kiosk.i18n import FALLBACK, Texts
 from kiosk.privacy import pseudonym
 from kiosk.session.store import SessionStore, StoredFile
 
@@ -63,6 +64,7 @@ class MailOutbox(Outbox):
         store: SessionStore,
         cfg: MailConfig | None = None,
         *,
+        texts: Texts | None = None,
         mono: Callable[[], float] = time.monotonic,
     ) -> None:
         """Prepare the outbox (the sender starts with start()).
@@ -70,13 +72,15 @@ class MailOutbox(Outbox):
         Args:
             store: the session store holding the queued messages.
             cfg: the `[delivery.mail]` section.
+            texts: the guest-facing texts (subject and body in the guest's language when cfg leaves them unset).
             mono: monotonic seconds for the retry schedule.
         """
         self.cfg = cfg or MailConfig()
+        self.texts = texts or Texts([FALLBACK])
         super().__init__(store, self.cfg.retry_initial_s, self.cfg.retry_max_s, mono=mono)
 
-    def queue(self, session_id: str, address: str, attachments: Mapping[str, bytes]) -> str:
-        """Queue one message to address with the attachments; return its queue name.
+    def queue(self, session_id: str, address: str, attachments: Mapping[str, bytes], language: str = FALLBACK) -> str:
+        """Queue one message to address with the attachments, its words in `language`; return its queue name.
 
         Raises InputError for a malformed address, a bad attachment name or an oversize attachment.
         """
@@ -89,10 +93,10 @@ class MailOutbox(Outbox):
         msg = EmailMessage()
         msg["From"] = self.cfg.sender
         msg["To"] = address
-        msg["Subject"] = self.cfg.subject
+        msg["Subject"] = self.cfg.subject or self.texts.t(language, "mail.subject")
         msg["Date"] = formatdate(localtime=True)
         msg["Message-ID"] = make_msgid(domain="kiosk.invalid")
-        msg.set_content(self.cfg.body)
+        msg.set_content(self.cfg.body or self.texts.t(language, "mail.body"))
         for name, data in attachments.items():
             ext = name[name.rfind(".") :].lower() if "." in name else ""
             if ext not in _TYPES or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):

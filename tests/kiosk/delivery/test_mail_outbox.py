@@ -183,3 +183,28 @@ def test_retry_state_is_forgotten_when_retention_removes_the_message(tmp_path: P
     store.wipe_all()
     assert outbox.send_due() == 0
     assert outbox._retry == {}
+
+
+def test_the_message_speaks_the_guests_language_unless_the_operator_wrote_it(tmp_path: Path, cfg: MailConfig) -> None:
+    from kiosk.i18n import Texts
+
+    store = SessionStore(tmp_path)
+    texts = Texts(["en", "de", "zh"])
+
+    def queued(outbox: MailOutbox, language: str) -> email.message.EmailMessage:
+        s = store.create()
+        name = outbox.queue(s.id, ADDRESS, {"a.jpg": jpeg()}, language)
+        (f,) = [f for f in store.files(s.id, "mail") if f.name == name]
+        return email.message_from_bytes(f.path.read_bytes(), policy=email.policy.default)
+
+    bundled = MailOutbox(store, cfg, texts=texts)
+    german = queued(bundled, "de")
+    assert german["Subject"] == "Ihr Porträt" and "Porträt vom Fotokiosk" in german.get_body().get_content()
+    chinese = queued(bundled, "zh")
+    assert chinese["Subject"] == "您的头像照" and "头像照" in chinese.get_body().get_content()
+    english = queued(MailOutbox(store, cfg), "fr")  # no texts given: English
+    assert english["Subject"] == "Your headshot"
+    own = MailOutbox(store, cfg.model_copy(update={"subject": "Spring gala 2026", "body": "See you next year."}),
+                     texts=texts)
+    written = queued(own, "de")
+    assert written["Subject"] == "Spring gala 2026" and written.get_body().get_content().strip() == "See you next year."
