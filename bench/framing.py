@@ -23,8 +23,9 @@ from models.vision import FaceDetector
 
 def frames(n: int) -> list[np.ndarray]:
     """A moving guest: the 1080p frame at 1280×720 with a slow pan and zoom, as a camera would see."""
-    base = cv2.resize(cv2.imread(str(portrait("whitehouse_video_frame_1080p.jpg"))), (1280, 720),
-                      interpolation=cv2.INTER_AREA)
+    src = cv2.imread(str(portrait("whitehouse_video_frame_1080p.jpg")))
+    assert src is not None, "the test frame did not decode"
+    base = cv2.resize(src, (1280, 720), interpolation=cv2.INTER_AREA)
     out = []
     for i in range(n):
         t = i / max(1, n - 1)

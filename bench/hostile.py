@@ -27,6 +27,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
@@ -124,6 +125,11 @@ def _exit2(result: tuple[int, list[str]], needle: str = "") -> str | None:
     return None
 
 
+def _exit2_of(args: list[str], needle: str = "") -> str | None:
+    """`kiosk ARGS` in this process exits 2 with one line naming needle (see _exit2), or what went wrong."""
+    return _exit2(_main(args), needle)
+
+
 def _raw(port: int, data: bytes, source: str = "127.0.0.1", timeout: float = 10.0) -> bytes:
     with socket.socket() as s:
         s.settimeout(timeout)
@@ -147,6 +153,12 @@ def _status(reply: bytes) -> int:
         return int(reply.split(b" ", 2)[1])
     except (IndexError, ValueError):
         return 0
+
+
+def _answers(port: int, request: bytes, want: int) -> str | None:
+    """None when the server answers request with status want, else what it answered."""
+    got = _status(_raw(port, request))
+    return None if got == want else f"status {got}, wanted {want}"
 
 
 def _closed(s: socket.socket, within_s: float) -> bool:
@@ -193,12 +205,11 @@ def server_cases(cases: Cases, work: Path, quick: bool) -> None:
             cases.run(f"server: traversal {path}", traversal)
         other = ("A" if t[0] != "A" else "B") + t[1:]
         for bad in [other, t[:-1], t + "x", "x" * 32, "-" * 32]:
-            cases.run(f"server: bad token {bad[:6]}…", lambda b=bad: None if _status(
-                _raw(port, f"GET /d/{b} HTTP/1.0\r\n\r\n".encode())) == 404 else "not 404")  # fmt: skip
+            request = f"GET /d/{bad} HTTP/1.0\r\n\r\n".encode()
+            cases.run(f"server: bad token {bad[:6]}…", partial(_answers, port, request, 404))
         for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH", "BREW", "TRACE", "CONNECT"):
             request = f"{method} /d/{t} HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello".encode()
-            cases.run(f"server: method {method}", lambda r=request: None if _status(_raw(port, r)) == 405 else
-                      "not 405")  # fmt: skip
+            cases.run(f"server: method {method}", partial(_answers, port, request, 405))
         sixty = b"".join(f"X-{i}: v\r\n".encode() for i in range(60))
         for name, data, want in [
             ("garbage request line", b"GARBAGE\r\n\r\n", 400),
@@ -213,8 +224,7 @@ def server_cases(cases: Cases, work: Path, quick: bool) -> None:
             ("20 KB header", f"GET /d/{t} HTTP/1.1\r\nX-Big: {'b' * 20000}\r\n\r\n".encode(), 431),
             ("60 headers", f"GET /d/{t} HTTP/1.1\r\n".encode() + sixty + b"\r\n", 431),
         ]:
-            cases.run(f"server: {name}", lambda d=data, w=want: None if _status(_raw(port, d)) == w else
-                      f"status {_status(_raw(port, d))}, wanted {w}")  # fmt: skip
+            cases.run(f"server: {name}", partial(_answers, port, data, want))
 
         def slowloris() -> str | None:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -450,7 +460,7 @@ def https_cases(cases: Cases, work: Path) -> None:
 
     def refused(kw: dict[str, object], needle: str) -> str | None:
         try:
-            DownloadConfig(**kw)  # type: ignore[arg-type]  # reason: hostile values on purpose
+            DownloadConfig(**kw)
         except ValidationError as err:
             return None if needle in str(err) else f"refused without naming {needle}"
         return "accepted"
@@ -515,7 +525,7 @@ def config_cases(cases: Cases, work: Path) -> None:
     for name, (text, needle) in bad.items():
         path = work / f"cfg-{abs(hash(name))}.toml"
         path.write_text(text, encoding="utf-8")
-        cases.run(f"config: {name}", lambda p=path, n=needle: _exit2(_main(["config", "check", str(p)]), n))
+        cases.run(f"config: {name}", partial(_exit2_of, ["config", "check", str(path)], needle))
     path = work / "cfg-deep-proc.toml"
     path.write_text("a = " + "[" * 100000 + "]" * 100000 + "\n")
     cases.run("config: 100000-deep arrays in a real process",
@@ -525,7 +535,7 @@ def config_cases(cases: Cases, work: Path) -> None:
     cases.run("pin: kiosk run refuses a missing PIN", lambda: _exit2(_main(["--config", str(empty), "run"]),
                                                                      "kiosk config pin"))  # fmt: skip
     for weak in ("1234", "12345", "111111", "123456", "abcdef", "１２３４５６"):
-        cases.run(f"pin: `kiosk config pin` refuses {weak!r}", lambda w=weak: _pin_refused(w))
+        cases.run(f"pin: `kiosk config pin` refuses {weak!r}", partial(_pin_refused, weak))
 
     def doctor() -> str | None:
         from kiosk.commands.doctor import FAIL, check_pin
@@ -625,7 +635,7 @@ def decoder_cases(cases: Cases, work: Path) -> None:
                         ["share", str(path)], ["print", str(path), "--no-wait"]):  # fmt: skip
             # the one line must be about this file (not, say, a printer that is missing)
             cases.run(f"decoder: {name} → kiosk {command[0]}",
-                      lambda c=command, p=path: _exit2(_main(["--config", str(cfg), *c]), str(p)))  # fmt: skip
+                      partial(_exit2_of, ["--config", str(cfg), *command], str(path)))
     # The EPS in a real process: exit 2, one line, and Ghostscript never ran (the file it asks for is absent).
     eps_path = work / "x.eps"
     share_eps = ["--config", str(cfg), "share", str(eps_path)]

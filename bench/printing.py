@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -96,11 +97,9 @@ def main() -> None:
     for name, layout in LAYOUTS.items():
         w, h = layout.page_px(args.dpi)
         blank = np.full((h, w, 3), 255, np.uint8)
-        render = median(time_ms(lambda layout=layout: render_pdf(img, layout, args.dpi), args.repeat))
+        render = median(time_ms(partial(render_pdf, img, layout, args.dpi), args.repeat))
         floor = median(
-            time_ms(
-                lambda blank=blank: cv2.imencode(".jpg", blank, [cv2.IMWRITE_JPEG_QUALITY, 95]), args.repeat
-            )
+            time_ms(partial(cv2.imencode, ".jpg", blank, [cv2.IMWRITE_JPEG_QUALITY, 95]), args.repeat)
         )
         layouts[name] = {
             "page_px": [w, h],

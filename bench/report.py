@@ -179,7 +179,8 @@ def _machine_line(result: dict[str, Any]) -> tuple[str, float | None, int | None
         parts.append(f"{cores} cores")
     if python:
         parts.append(f"Python {python}")
-    run = result.get("run") if isinstance(result.get("run"), dict) else {}
+    raw_run = result.get("run")
+    run: dict[str, Any] = raw_run if isinstance(raw_run, dict) else {}
     loads = [v for v in (run.get("load_1min_before"), run.get("load_1min_after"), result.get("load_average_1min"))
              if isinstance(v, int | float)]
     load = max(loads) if loads else None
@@ -196,7 +197,8 @@ def _section(name: str, result: dict[str, Any]) -> list[str]:
     ratios = {p: v for p, v in leaves.items() if "ratio" in _leaf(p)}
     floors = {p: v for p, v in leaves.items() if "floor" in p and p not in ratios}
     where, load, cores = _machine_line(result)
-    run = result.get("run") if isinstance(result.get("run"), dict) else {}
+    raw_run = result.get("run")
+    run: dict[str, Any] = raw_run if isinstance(raw_run, dict) else {}
     lines = ["", f"## {name}", ""]
     lines.append(f"- date: {result.get('date') or 'not recorded'}")
     lines.append(f"- machine: {where}")

@@ -25,6 +25,7 @@ from kiosk.pipeline.studio import StudioPipeline
 
 def _inputs(tmp: Path) -> dict[str, Path]:
     src = cv2.imread(str(portrait("nasa_woman_dark_skin_01.jpg")))
+    assert src is not None, "the test portrait did not decode"
     nine = cv2.resize(src, (2700, 3375), interpolation=cv2.INTER_CUBIC)  # 9.1 MP, a DSLR-like portrait
     path9 = tmp / "nine_mp.jpg"
     cv2.imwrite(str(path9), nine, [cv2.IMWRITE_JPEG_QUALITY, 92])
@@ -65,7 +66,9 @@ def bench_one(pipe: StudioPipeline, path: Path, repeat: int, quality: int) -> di
     assert out_image is not None
     floor_decode = median(floor_dec)
     floor_encode = median(floor_enc)
-    h, w = cv2.imdecode(arr, cv2.IMREAD_COLOR).shape[:2]
+    decoded = cv2.imdecode(arr, cv2.IMREAD_COLOR)
+    assert decoded is not None
+    h, w = decoded.shape[:2]
     total = median(totals)
     return {
         "input": f"{w}x{h}",
