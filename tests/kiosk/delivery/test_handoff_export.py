@@ -202,7 +202,7 @@ class SFTPServer:
             self.transports.append(t)
             try:
                 t.start_server(server=_Auth(self.client_key))
-            except (EOFError, paramiko.SSHException):
+            except (EOFError, OSError, paramiko.SSHException):  # OSError: a reset (ECONNRESET) mid-handshake
                 t.close()  # a client that hung up mid-handshake (e.g. refusing our host key): serve the next
 
     def close(self) -> None:
