@@ -68,26 +68,28 @@ def resolve_bind(bind: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(auto_address() if a == AUTO else a for a in bind))
 
 
-def has_route(addr: str) -> bool:
-    """Whether this machine has a route towards addr (nothing is sent)."""
+def _socket_accepts(addr: str, kind: socket.SocketKind, connect: bool) -> bool:
+    """Whether a socket of `kind` may connect to (else bind to) addr; nothing is sent."""
     family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
+    with socket.socket(family, kind) as s:
         try:
-            s.connect((addr, 9))
+            if connect:
+                s.connect((addr, 9))
+            else:
+                s.bind((addr, 0))
         except OSError:
             return False
     return True
+
+
+def has_route(addr: str) -> bool:
+    """Whether this machine has a route towards addr (nothing is sent)."""
+    return _socket_accepts(addr, socket.SOCK_DGRAM, connect=True)
 
 
 def is_local_address(addr: str) -> bool:
     """Whether this machine can listen on addr (it is one of its addresses)."""
-    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((addr, 0))
-        except OSError:
-            return False
-    return True
+    return _socket_accepts(addr, socket.SOCK_STREAM, connect=False)
 
 
 def phone_reach(cfg: Any, base_url: str | None = None) -> PartStatus:

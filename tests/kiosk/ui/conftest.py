@@ -178,6 +178,16 @@ class Harness:
         finally:
             cam._still = face
 
+    def open_operator(self) -> None:
+        """The operator's way in: taps in the attract screen's corner, then the PIN (the menu opens)."""
+        for _ in range(self.c.ui.operator_taps):
+            self.touch_at(20, 1900)
+        assert self.until(lambda: self.app.sm.current == "pin", 3)
+        for k in OPERATOR_PIN:
+            self.tap("pin", k)
+        self.tap("pin", "OK")
+        self.wait_state("operator", 5)
+
     def leave_thanks(self) -> None:
         """Tap the thank-you screen away: the clock waits while the tap lands (else, on a busy machine, the
         screen's own 8 s can end first and the tap starts a new session on the attract screen)."""

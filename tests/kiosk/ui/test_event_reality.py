@@ -215,13 +215,7 @@ def test_operator_settings_round_trip(ui, tmp_path: Path) -> None:
     c.settings = SettingsFile(path, before)
     ui.app.relayout_now()  # the menu reads the settings file it edits
     try:
-        for _ in range(c.ui.operator_taps):
-            ui.touch_at(20, 1900)
-        assert ui.until(lambda: ui.app.sm.current == "pin", 3)
-        for k in OPERATOR_PIN:
-            ui.tap("pin", k)
-        ui.tap("pin", "OK")
-        ui.wait_state("operator", 5)
+        ui.open_operator()
         ui.tap("operator", "style:custom")
         ui.tap("operator", "style:blurred")
         ui.tap("operator", "color:#7A1F3D")

@@ -214,13 +214,7 @@ def test_operator_menu_pin_lockout_and_wipe(ui) -> None:
     assert any("Locked" in t for t in ui.texts())
     ui.clock.advance(c.ui.pin_lockout_s + 1)
     assert ui.until(lambda: ui.app.sm.current == "attract", 3)  # the idle pad closed itself meanwhile
-    for _ in range(c.ui.operator_taps):
-        ui.touch_at(20, 1900)
-    assert ui.until(lambda: ui.app.sm.current == "pin", 3)
-    for k in OPERATOR_PIN:
-        ui.tap("pin", k)
-    ui.tap("pin", "OK")
-    ui.wait_state("operator", 5)
+    ui.open_operator()
     ui.pump(5)
     ui.shot("16-operator", ["Operator", "Wipe all guest data"])
     assert any("camera: ok" in t for t in ui.texts())
