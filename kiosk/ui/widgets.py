@@ -278,6 +278,12 @@ class StyleCard(Btn):
         self.has_thumb = False
         self._layout_thumb()
 
+    @property
+    def name_band(self) -> tuple[float, float, float, float]:
+        """The white band the name is written on: (x, y, w, h) in the card's own coordinates."""
+        (x, y), (w, h) = self._band.pos, self._band.size
+        return float(x), float(y), float(w), float(h)
+
     def _layout_thumb(self, *_: Any) -> None:
         band = self.font_size * 2.9  # room for a name of two lines (max_lines)
         self._band.pos, self._band.size = (self.x + 3, self.y + 3), (max(0.0, self.width - 6), band)

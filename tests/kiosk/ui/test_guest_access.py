@@ -52,7 +52,7 @@ def _parents(w: Any) -> list[Any]:
 
 
 def _check_contrast(ui: Any, name: str) -> int:
-    from kiosk.ui.widgets import Btn
+    from kiosk.ui.widgets import Btn, StyleCard
 
     rgb = ui.shot(name)
     measured = 0
@@ -60,7 +60,14 @@ def _check_contrast(ui: Any, name: str) -> int:
     # Under a dimmed dialog the screen is not what the guest reads or acts on: the dialog's texts are measured.
     dimmed = screen.overlay is not None and screen.overlay_kind in ("still", "cancel")
     for w in _labels(screen.overlay if dimmed else screen):
-        got = text_contrast(rgb, rect(w), inset=10 if isinstance(w, Btn) else 0)
+        if isinstance(w, StyleCard):
+            # A style's name is written on its card's white band; the preview above it (the backdrop's colour
+            # around the guest) is not the text's background, and covers more of the card than the band does.
+            x, y, bw, bh = w.name_band
+            wx, wy = w.to_window(x, y)
+            got = text_contrast(rgb, (float(wx), float(wy), bw, bh), inset=10)
+        else:
+            got = text_contrast(rgb, rect(w), inset=10 if isinstance(w, Btn) else 0)
         if got is None:
             continue
         ratio, _ink = got
