@@ -11,7 +11,13 @@ from kiosk.pipeline.formats import FormatSpec
 from models.vision import Face
 
 OVERLAP = 2.0  # px the photo is made to reach past the cell's edge, so a filled edge is never a sliver short
-FADE = 0.06  # length of the studio fade where the photo ends inside the cell, fraction of cell height
+EDGE_MARGIN = 1.5  # px a fade keeps clear of the photo's edge: bilinear sampling there mixes in replicated pixels
+# Where the photo ends inside the cell, the body ends in a studio fade this long (fraction of the cell's
+# height): long enough to read as a vignette, not a cut. Where the guest's head is closer to the edge than
+# that, the fade is shortened to keep clear of it, but never below SHORT_FADE.
+FADE = 0.15
+SHORT_FADE = 0.06
+HEAD_CLEARANCE = (0.25, 0.1)  # the head the fade keeps clear of: the face box grown by this × its width, height
 
 
 def headshot_transform(face: Face, spec: FormatSpec, photo_size: tuple[int, int] | None = None) -> np.ndarray:
@@ -94,12 +100,20 @@ def transform_face(face: Face, matrix: np.ndarray) -> Face:
     return Face(cx - w / 2, cy - h / 2, w, h, face.score, {k: tp(*p) for k, p in face.keypoints.items()})
 
 
+def head_clearance(face: Face) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of the head and hair around a face box (same pixels): what a studio fade keeps clear of."""
+    gx, gy = HEAD_CLEARANCE[0] * face.w, HEAD_CLEARANCE[1] * face.h
+    return face.x - gx, face.y - gy, face.x + face.w + gx, face.y + face.h + gy
+
+
 def warp_to_cell(
-    bgr: np.ndarray, matrix: np.ndarray, size: tuple[int, int]
+    bgr: np.ndarray, matrix: np.ndarray, size: tuple[int, int], head: tuple[float, float, float, float] | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Warp the photo into the cell; return (image with replicated borders, float32 validity 0..1).
 
-    The validity is None when the photo covers the whole cell.
+    The validity is None when the photo covers the whole cell. Where the photo's bottom or sides end inside
+    the cell, the validity is the studio fade (see studio_fade, side_fade), kept clear of `head` (cell px,
+    see head_clearance) where it can be.
 
     Only the part of the photo that lands in the cell is touched: it is cropped first, and shrunk with
     area averaging when the warp would otherwise alias.
@@ -124,9 +138,9 @@ def warp_to_cell(
               and corners[:, 0].max() <= pw and corners[:, 1].max() <= ph)
     if inside:
         return out, None
-    # Sides and top: a soft fade just inside the photo's edge (the matte hides what is past it there).
-    # The bottom gets the deliberate studio fade instead, so the side validity treats the photo as
-    # running on downwards. Quarter resolution is plenty for either.
+    # Top and sides: a soft fade just inside the photo's edge (the matte hides what is past it there),
+    # treating the photo as running on downwards. The body's sides and bottom then get the deliberate
+    # studio fade (level at the bottom, upright at the sides). Quarter resolution is plenty.
     q = 4
     sh, sw = max(1, src.shape[0] // q), max(1, src.shape[1] // q)
     mq = np.empty_like(m)
@@ -139,15 +153,17 @@ def warp_to_cell(
     sides = cv2.erode(sides, np.ones((fade, fade), np.uint8))
     sides = cv2.GaussianBlur(sides, (0, 0), fade / 2.0)
     sides_f = sides.astype(np.float32) * (1.0 / 255.0)
-    bottom_fade = studio_fade(matrix, (pw, ph), size)
-    if bottom_fade is not None:
-        # Folded in on the quarter grid, each quarter row taking the lowest of its own and the next
-        # quarter row's full rows, so the upsampled (interpolated) fade still reaches 0 before the edge.
-        rows = sides_f.shape[0]
-        profile = np.zeros((rows + 1) * q, np.float32)
-        profile[: min(ch, rows * q)] = bottom_fade[: rows * q]
-        blocks = profile.reshape(rows + 1, q).min(axis=1)
-        sides_f *= np.minimum(blocks[:-1], blocks[1:])[:, None]
+    rows_fade, cols_fade = studio_fade(matrix, (pw, ph), size, head), side_fade(matrix, (pw, ph), size, head)
+    for profile_full, axis in ((rows_fade, 0), (cols_fade, 1)):
+        if profile_full is None:
+            continue
+        # Folded in on the quarter grid, each quarter cell taking the lowest of its own and its two
+        # neighbours' full pixels, so the upsampled (interpolated) fade still reaches 0 before the edge.
+        n = sides_f.shape[axis]
+        profile = np.pad(profile_full, (q, max(0, (n + 1) * q - profile_full.size)), mode="edge")
+        blocks = profile[: (n + 2) * q].reshape(n + 2, q).min(axis=1)
+        folded = np.minimum(np.minimum(blocks[:-2], blocks[1:-1]), blocks[2:])
+        sides_f *= folded[:, None] if axis == 0 else folded[None, :]
     if float(sides_f.min()) >= 1.0:
         return out, None
     return out, cv2.resize(sides_f, size, interpolation=cv2.INTER_LINEAR)
@@ -162,25 +178,76 @@ def _edge_at(p: np.ndarray, q: np.ndarray, axis: int, at: float) -> float:
     return float(p[axis] + (at - p[other]) * (q[axis] - p[axis]) / d)
 
 
-def studio_fade(matrix: np.ndarray, photo_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray | None:
+def studio_fade(
+    matrix: np.ndarray, photo_size: tuple[int, int], size: tuple[int, int],
+    head: tuple[float, float, float, float] | None = None,
+) -> np.ndarray | None:
     """The studio fade's profile down the cell (float32 0..1 per row, 1 above), None where not needed.
 
     Where the photo's bottom edge is inside the cell, the body ends in a straight, even fade: level with
     the cell (a studio vignette, not a slanted cut, so one value per row), reaching 0 before the highest
-    point of that edge, so the replicated last rows never show (no smear), and FADE × cell height long.
+    point of that edge, so the replicated last rows never show (no smear). It is FADE × cell height long,
+    shortened (to SHORT_FADE at least) so that it starts below `head`.
 
     Args:
         matrix: photo px -> cell px.
         photo_size: (width, height) of the photo, px.
         size: (width, height) of the cell, px.
+        head: (x0, y0, x1, y1) cell px the fade keeps clear of (head_clearance), or None.
     """
     cw, ch = size
     bottom = _bottom_edge(matrix, photo_size, cw)
     if bottom >= ch - 0.5:
         return None
-    margin = 1.5  # px kept clear of the edge: bilinear sampling there already mixes in replicated rows
+    end = bottom - EDGE_MARGIN
     ys = np.arange(ch, dtype=np.float32) + 0.5
-    return _ramp((bottom - margin - ys) / max(4.0, FADE * ch))
+    return _ramp((end - ys) / _fade_length(end - head[3] if head else None, ch))
+
+
+def side_fade(
+    matrix: np.ndarray, photo_size: tuple[int, int], size: tuple[int, int],
+    head: tuple[float, float, float, float] | None = None,
+) -> np.ndarray | None:
+    """The studio fade's profile across the cell (float32 0..1 per column), None where not needed.
+
+    Where the photo's left or right edge is inside the cell all along the body (the rows below `head`, or
+    all rows when no head is given), the body ends there as it does at the bottom: an upright, even fade
+    reaching 0 before the innermost point of that edge, as long as the bottom's and likewise kept clear of
+    `head`. A tilt's thin wedge (the edge leaves the cell along the body) and a gap beside the head keep
+    the photo's own short soft edge (warp_to_cell): the matte hides the backdrop past it.
+
+    Args:
+        matrix: photo px -> cell px.
+        photo_size: (width, height) of the photo, px.
+        size: (width, height) of the cell, px.
+        head: (x0, y0, x1, y1) cell px the fade keeps clear of (head_clearance), or None.
+    """
+    cw, ch = size
+    tl, tr, bl, br = _corners(matrix, photo_size)[:, :2]
+    top = float(np.clip(head[3], 0.0, ch)) if head else 0.0  # the body's rows: below the head
+    lefts = (_edge_at(tl, bl, 0, top), _edge_at(tl, bl, 0, float(ch)))
+    rights = (_edge_at(tr, br, 0, top), _edge_at(tr, br, 0, float(ch)))
+    # Only a side missing all along the body is faded; a tilt's thin wedge keeps the photo's soft edge.
+    fade_left, fade_right = min(lefts) > 0.5, max(rights) < cw - 0.5
+    if not (fade_left or fade_right):
+        return None
+    xs = np.arange(cw, dtype=np.float32) + 0.5
+    profile = np.ones(cw, np.float32)
+    if fade_left:
+        start = max(lefts) + EDGE_MARGIN
+        profile *= _ramp((xs - start) / _fade_length(head[0] - start if head else None, ch))
+    if fade_right:
+        end = min(rights) - EDGE_MARGIN
+        profile *= _ramp((end - xs) / _fade_length(end - head[2] if head else None, ch))
+    return profile
+
+
+def _fade_length(room: float | None, cell_height: int) -> float:
+    """The fade's length, px: FADE of the cell's height, or the room left before the head (SHORT_FADE at least)."""
+    longest = FADE * cell_height
+    if room is not None:
+        longest = min(longest, max(SHORT_FADE * cell_height, room))
+    return max(4.0, longest)
 
 
 def _ramp(t: np.ndarray) -> np.ndarray:

@@ -231,8 +231,8 @@ class StudioPipeline:
             face = analysis.face
             with timer.stage("compose"):
                 matrix = compose.headshot_transform(face, spec, (bgr.shape[1], bgr.shape[0]))
-                cell, valid = compose.warp_to_cell(bgr, matrix, spec.cell)
                 out_face = compose.transform_face(face, matrix)
+                cell, valid = compose.warp_to_cell(bgr, matrix, spec.cell, compose.head_clearance(out_face))
             scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
             if scale > 2.0:
                 notes.append(f"low-resolution photo: enlarged {scale:.1f}×, expect a soft result")

@@ -199,6 +199,7 @@ def test_studio_fade_is_level_and_ends_before_the_photo_edge():
     assert bottom < ch
     assert fade[math.floor(bottom) - 1 :].max() == 0.0  # nothing of the photo's last rows shows
     assert fade[: int(bottom - compose.FADE * ch) - 3].min() == 1.0
+    assert fade[int(bottom - 0.5 * compose.FADE * ch)] < 0.75  # a long, gentle fade, not a cut
     assert np.all(np.diff(fade) <= 1e-6)  # one even ramp down, no bumps
     # Through warp_to_cell, whose validity is built on a coarser grid: still level, still 0 by the edge.
     photo_img = np.full((photo[1], photo[0], 3), 128, np.uint8)
@@ -206,6 +207,41 @@ def test_studio_fade_is_level_and_ends_before_the_photo_edge():
     assert valid is not None
     assert valid[math.floor(bottom) - 1 :, 200:1000].max() == 0.0
     assert valid[int(bottom - compose.FADE * ch) - 40, 200:1000].min() > 0.99
+
+
+def test_side_fades_are_upright_and_keep_clear_of_the_head():
+    """A narrow photo ends inside the cell on both sides: each side ends in an upright fade, 0 before the
+    photo's edge, shortened where the head is near (never below SHORT_FADE), and the head untouched."""
+    cw, ch = FORMATS["portrait"].cell
+    photo = (700, 1600)
+    matrix = np.array([[1.0, 0.0, 150.0], [0.0, 1.0, -50.0]])  # the photo spans x 150..850 of 1200
+    fade = compose.side_fade(matrix, photo, (cw, ch))
+    assert fade is not None and fade.shape == (cw,)
+    assert fade[:151].max() == 0.0 and fade[849:].max() == 0.0
+    assert fade[int(150 + compose.FADE * ch) + 3 : int(850 - compose.FADE * ch) - 3].min() == 1.0
+    assert np.all(np.diff(fade[:500]) >= -1e-6) and np.all(np.diff(fade[700:]) <= 1e-6)
+    # A head whose hair reaches x = 250 on the left: that side's fade is done by then; the right is not
+    # shortened. A head reaching x = 160 gets the shortest fade, not none.
+    head = (250.0, 200.0, 600.0, 700.0)
+    near = compose.side_fade(matrix, photo, (cw, ch), head)
+    assert near is not None
+    assert near[250:600].min() == 1.0 and near[200] < 1.0
+    assert np.array_equal(near[600:], fade[600:])
+    shortest = compose.side_fade(matrix, photo, (cw, ch), (160.0, 200.0, 700.0, 700.0))
+    assert shortest is not None
+    assert shortest[: int(150 + compose.SHORT_FADE * ch) - 3].min() < 1.0
+    assert shortest[int(150 + compose.SHORT_FADE * ch) + 3 : 600].min() == 1.0
+    # Through warp_to_cell: the validity is the same upright fade, 0 by both edges, 1 across the head.
+    _cell, valid = compose.warp_to_cell(np.full((photo[1], photo[0], 3), 128, np.uint8), matrix, (cw, ch), head)
+    assert valid is not None
+    assert valid[:, :151].max() == 0.0 and valid[:, 849:].max() == 0.0
+    assert valid[300:1400, 255:595].min() > 0.99
+    # A photo wider than the cell has no side fade, nor has a tilt's thin wedge (the photo's edge leaves
+    # the cell along the body): the photo's own short soft edge does there.
+    assert compose.side_fade(np.array([[1.0, 0.0, -10.0], [0.0, 1.0, 0.0]]), (1300, 1600), (cw, ch)) is None
+    t = math.radians(3.0)
+    tilted = np.array([[math.cos(t), math.sin(t), -30.0], [-math.sin(t), math.cos(t), 0.0]])
+    assert compose.side_fade(tilted, (1300, 1600), (cw, ch)) is None
 
 
 @pytest.mark.parametrize("name", ["cc0_man_elderly_outdoor_01.jpg"])
