@@ -126,6 +126,7 @@ class Link:
         self._state_lock = threading.Lock()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
         self._port: serial.SerialBase | None = None
         self._write_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -185,8 +186,11 @@ class Link:
         if port is not None:
             with contextlib.suppress(Exception):
                 port.cancel_read()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5.0)
+        # Both threads are waited for with the same wide margin: the link thread's own wait for the reader
+        # (on a reconnect) is short, and on a busy machine the reader can outlast it.
+        for thread in (self._thread, self._reader):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=5.0)
         self._fail_all(LinkDown("the bridge link was closed"))
         self._set_state(LinkState.CLOSED)
 
@@ -295,9 +299,9 @@ class Link:
         if port is not None:
             with contextlib.suppress(Exception):
                 port.cancel_read()
-            reader = getattr(self, "_reader", None)
+            reader = self._reader
             if reader is not None and reader is not threading.current_thread():
-                reader.join(timeout=1.0)
+                reader.join(timeout=1.0)  # a reconnect need not wait long: a late reader no longer owns a port
             with contextlib.suppress(Exception):
                 port.close()
 
