@@ -13,6 +13,8 @@ TEXTURE_VAR = 0.004  # local variance (of 0..1 intensity) at which a soft edge i
 # The filter's coefficient grid is about this many cells on the long side (1/8 of a 1500 px cell;
 # a small photo gets a finer grid, else its edges come from a 40-cell grid).
 COEFF_CELLS = 190.0
+CORE = 0.8  # person confidence of the guest's confident body (a fringe around it is doubtful)
+FRINGE_REACH = 0.2  # face heights a doubtful edge may reach from the confident body
 
 
 def _box(x: np.ndarray, r: int) -> np.ndarray:
@@ -105,7 +107,8 @@ def guest_region(
     through the segmenter's confidence (a watershed: two people who touch are split where the
     confidence dips between them, else half-way), then only what is connected to the guest's face is
     kept: body below, hair and headwear above. Other people and disconnected patches (a bright
-    window, a tag) go.
+    window, a tag) go, and so does a doubtful patch reaching further than FRINGE_REACH face heights
+    from the guest's confident body (a chandelier beside the neck).
 
     Args:
         coarse: person confidence, float32 0..1, at any resolution.
@@ -145,7 +148,14 @@ def guest_region(
         if seeds.size:
             keep = np.isin(comp, seeds).astype(np.uint8)
     if not keep.any():  # the segmenter missed the face entirely: trust its whole share, not nothing
-        keep = mine.astype(np.uint8)
+        return mine.astype(np.uint8)
+    # A doubtful edge is a fringe round a confident body: what stays doubtful far from any confident
+    # part (a chandelier beside the neck, a lamp at the shoulder) is not the guest's (bench/matting.py:
+    # SAD −0.2 %, no composite worse; it only changes photos with busy rooms behind the guest).
+    core = ((coarse > CORE) & (keep > 0)).astype(np.uint8)
+    if core.any():
+        reach = FRINGE_REACH * face.h * sy
+        keep = keep * (cv2.distanceTransform(1 - core, cv2.DIST_L2, 3) <= reach).astype(np.uint8)
     return keep
 
 

@@ -50,6 +50,24 @@ def test_guest_region_drops_the_other_person_and_a_disconnected_patch():
     assert alone[180, 230] and not alone[20, 270]
 
 
+def test_guest_region_drops_a_doubtful_patch_far_from_the_body_but_keeps_the_fringe():
+    coarse = np.zeros((200, 300), np.float32)
+    cv2.ellipse(coarse, (150, 70), (30, 38), 0, 0, 360, 1.0, -1)  # the guest's head
+    cv2.rectangle(coarse, (100, 110), (200, 199), 1.0, -1)  # their body
+    # A lamp beside the neck, half believed, reaching out 0.8 face heights; a doubtful fringe of hair
+    # round the head (0.1 face heights wide), as doubtful.
+    cv2.rectangle(coarse, (40, 95), (100, 125), 0.6, -1)
+    ring = np.zeros_like(coarse)
+    cv2.ellipse(ring, (150, 70), (36, 44), 0, 0, 360, 0.6, -1)
+    coarse = np.maximum(coarse, ring)
+    guest = _face(150, 70, 60)
+    region = guest_region(coarse, guest)
+    assert region[70, 150] and region[180, 150]  # head and body
+    assert region[70, 184] and region[28, 150]  # the fringe round the head
+    assert region[110, 95]  # where the lamp touches the body: the fringe's reach
+    assert not region[110, 45] and not region[100, 60]  # the lamp's far end is not the guest
+
+
 def test_two_people_photo_keeps_nothing_of_the_second_person(studio):
     bgr = load_image(portrait("whitehouse_two_people.jpg")).bgr
     analysis = studio.analyse(bgr)
