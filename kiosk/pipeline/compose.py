@@ -214,13 +214,8 @@ def side_fade(
     all rows when no head is given), the body ends there as it does at the bottom: an upright, even fade
     reaching 0 before the innermost point of that edge, as long as the bottom's and likewise kept clear of
     `head`. A tilt's thin wedge (the edge leaves the cell along the body) and a gap beside the head keep
-    the photo's own short soft edge (warp_to_cell): the matte hides the backdrop past it.
-
-    Args:
-        matrix: photo px -> cell px.
-        photo_size: (width, height) of the photo, px.
-        size: (width, height) of the cell, px.
-        head: (x0, y0, x1, y1) cell px the fade keeps clear of (head_clearance), or None.
+    the photo's own short soft edge (warp_to_cell): the matte hides the backdrop past it. Arguments as
+    for studio_fade.
     """
     cw, ch = size
     tl, tr, bl, br = _corners(matrix, photo_size)[:, :2]
