@@ -29,6 +29,7 @@ from kiosk.config import load_config
 from kiosk.errors import NoUsableFace
 from kiosk.pipeline.colour import bgr_to_lab, ita_degrees, ita_group, mean_lab
 from kiosk.pipeline.compose import warp_to_cell
+from kiosk.pipeline.framing import looks_away
 from kiosk.pipeline.imageio import load_image
 from kiosk.pipeline.skin import face_roi, skin_mask
 from kiosk.pipeline.studio import StudioPipeline
@@ -96,6 +97,8 @@ def main() -> None:
                 inner_p90_delta_L=round(inner_out[1] - inner_in[1], 2),
                 exposure_corrected=result.light is not None and result.light.exposure != 1.0,
                 time_ratio_to_jpeg_floor=round(elapsed / max(floor, 1e-6), 1),
+                gaze=None if analysis.gaze is None else round(analysis.gaze, 3),
+                told_to_look_at_the_lens=looks_away(analysis.gaze),
             )
             rows.append(row)
     usable = [r for r in rows if r.get("usable")]
@@ -112,6 +115,10 @@ def main() -> None:
         if "group" in r:
             refusals.setdefault(str(r["group"]), []).append(not r.get("usable"))
     refusal_rate = {g: round(sum(v) / len(v), 2) for g, v in sorted(refusals.items())}
+    # Every shared portrait looks into the lens: a "look at the lens" note on one is a false one.
+    gaze_notes: dict[str, list[bool]] = {}
+    for r in usable:
+        gaze_notes.setdefault(str(r["group"]), []).append(bool(r["told_to_look_at_the_lens"]))
     judged = [r for r in usable if not r.get("exposure_corrected")]
     worst_inner = max((abs(float(r["inner_delta_L"])) for r in judged), default=0.0)  # type: ignore[arg-type]
     worst_de = max((float(r["retouch_delta_e2000"]) for r in usable), default=0.0)  # type: ignore[arg-type]
@@ -128,6 +135,7 @@ def main() -> None:
         ),
         "refusal_rate_by_group": refusal_rate,
         "refusal_count_by_group": {g: f"{sum(v)}/{len(v)}" for g, v in sorted(refusals.items())},
+        "look_at_the_lens_notes_by_group": {g: f"{sum(v)}/{len(v)}" for g, v in sorted(gaze_notes.items())},
         "max_abs_inner_face_delta_L": round(worst_inner, 2),
         "mean_inner_face_delta_L": round(statistics.fmean(float(r["inner_delta_L"]) for r in judged), 2)  # type: ignore[arg-type]
         if judged else 0.0,

@@ -1,13 +1,17 @@
 """Live framing speed: face detection plus guidance per 1280×720 frame (target: median ≤ 8 ms).
 
 The floor, measured in the same run, is the unavoidable preprocessing of a frame: downscale to the
-detector's working size and BGR→RGB conversion.
+detector's working size and BGR→RGB conversion. The eye reading (iris model, both eyes) is asked only
+of a framed guest facing the lens, at most every 0.2 s (GazeReader; every third frame of a 15 fps
+camera, simulated here); it is also timed on its own, as if every frame's head faced the lens
+(`gaze_ms`).
 Usage: python bench/framing.py [--frames N]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
@@ -16,9 +20,10 @@ import numpy as np
 
 from bench._common import emit, median, portrait
 from kiosk.config import load_config
-from kiosk.session.framing_worker import FramingTargets, guide
+from kiosk.pipeline.framing import gaze
+from kiosk.session.framing_worker import FramingTargets, GazeReader, NearFarDetector, guide
 from models.store import ModelStore
-from models.vision import FaceDetector
+from models.vision import FaceDetector, IrisLandmarker
 
 
 def frames(n: int) -> list[np.ndarray]:
@@ -44,14 +49,23 @@ def main() -> None:
     store = ModelStore(load_config().models_dir)
     targets = FramingTargets()
     clip = frames(args.frames)
-    with FaceDetector(store.path("face_detector_short"), max_side=args.max_side) as det:
-        per_frame, found = [], 0
+    with (FaceDetector(store.path("face_detector_short"), max_side=args.max_side) as near,
+          IrisLandmarker(store.path("iris_landmarks")) as eyes):
+        detector = NearFarDetector(near, None, eyes=eyes)
+        camera_t = [0.0]  # the worker's clock at a 15 fps camera: the eyes are read every third frame
+        reader = GazeReader(detector.gaze, clock=lambda: camera_t[0])
+        per_frame, found, gaze_ms = [], 0, []
         for frame in clip:
+            camera_t[0] += 1 / 15
             t0 = time.perf_counter()
-            faces = det.detect(frame)
-            guide(faces, frame.shape[1], frame.shape[0], targets)
+            faces = detector.detect(frame)
+            guide(faces, frame.shape[1], frame.shape[0], targets, gaze_of=functools.partial(reader, frame))
             per_frame.append((time.perf_counter() - t0) * 1000)
             found += bool(faces)
+            if faces:
+                t0 = time.perf_counter()
+                gaze(eyes, frame, faces[0], yaw_deg=0.0)
+                gaze_ms.append((time.perf_counter() - t0) * 1000)
     floor = []
     scale = args.max_side / 1280
     for frame in clip:
@@ -68,9 +82,11 @@ def main() -> None:
         "faces_found": found,
         "per_frame_ms": {"median": med, "p95": round(float(np.percentile(per_frame, 95)), 2),
                          "max": round(max(per_frame), 2), "mean": round(statistics.fmean(per_frame), 2)},
+        "gaze_ms": {"median": median(gaze_ms), "p95": round(float(np.percentile(gaze_ms, 95)), 2)},
+        "gaze_reads_in_loop": reader.reads,
         "floor_ms_median": median(floor),
         "ratio_median_over_floor": round(med / max(median(floor), 1e-6), 2),
-        "target": "median <= 8 ms",
+        "target": "median <= 8 ms (gaze_ms added on the frames of a framed guest facing the lens)",
     })
 
 

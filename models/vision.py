@@ -1,4 +1,4 @@
-"""MediaPipe Tasks wrappers: face detection (BlazeFace short/full range) and selfie segmentation.
+"""MediaPipe Tasks wrappers: face detection (BlazeFace short/full range), selfie segmentation, iris landmarks.
 
 Both take BGR uint8 numpy images and return plain data in the input's pixel coordinates. A task
 instance is not thread-safe: give each thread its own.
@@ -252,4 +252,117 @@ class SelfieSegmenter(_Task):
         # Single-output selfie models give P(person); multi-class ones put background first.
         mask = masks[0].numpy_view() if len(masks) == 1 else 1.0 - masks[0].numpy_view()
         return np.ascontiguousarray(mask.reshape(mask.shape[0], mask.shape[1]).astype(np.float32))
+
+
+@dataclass(frozen=True)
+class Eye:
+    """One eye's landmarks in pixel coordinates of the image it was read from."""
+
+    corners: tuple[tuple[float, float], tuple[float, float]]  # the eye's two corners, image left one first
+    iris: tuple[float, float]  # the iris centre
+
+
+def _with_input_normalization(model: bytes, outputs: int) -> bytes:
+    """The .tflite with TFLite metadata saying its float input is RGB scaled to 0..1 and its outputs are features.
+
+    MediaPipe's legacy graphs fed the iris model 0..1 pixels themselves, so its file in the wheel carries
+    no metadata; the Tasks API reads that from the model. Written here, in memory, with the schemas
+    MediaPipe ships (the pinned file and its sha256 stay as they are).
+    """
+    import flatbuffers
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as md
+    from mediapipe.tasks.metadata import schema_py_generated as schema
+
+    def tensor(name: str, kind: int, props: Any, units: list[Any] | None = None) -> Any:
+        content = md.ContentT()
+        content.contentPropertiesType, content.contentProperties = kind, props
+        meta = md.TensorMetadataT()
+        meta.name, meta.content, meta.processUnits = name, content, units
+        return meta
+
+    norm = md.NormalizationOptionsT()
+    norm.mean, norm.std = [0.0], [255.0]
+    unit = md.ProcessUnitT()
+    unit.optionsType, unit.options = md.ProcessUnitOptions.NormalizationOptions, norm
+    image = md.ImagePropertiesT()
+    image.colorSpace = md.ColorSpaceType.RGB
+    graph = md.SubGraphMetadataT()
+    graph.inputTensorMetadata = [tensor("image", md.ContentProperties.ImageProperties, image, [unit])]
+    graph.outputTensorMetadata = [tensor(f"output_{i}", md.ContentProperties.FeatureProperties,
+                                         md.FeaturePropertiesT()) for i in range(outputs)]
+    meta = md.ModelMetadataT()
+    meta.name, meta.minParserVersion, meta.subgraphMetadata = "iris_landmark", "1.0.0", [graph]
+    builder = flatbuffers.Builder(0)
+    builder.Finish(meta.Pack(builder), file_identifier=b"M001")
+    tflite = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(bytes(builder.Output()), np.uint8)
+    tflite.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = "TFLITE_METADATA", len(tflite.buffers) - 1
+    tflite.metadata = [*(tflite.metadata or []), entry]
+    builder = flatbuffers.Builder(len(model) + 4096)
+    builder.Finish(tflite.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+class IrisLandmarker(_Task):
+    """MediaPipe's iris landmark model: a left eye's contour and iris from a 64×64 crop around it.
+
+    Run through the Tasks ImageEmbedder (its outputs are the landmark coordinates, unnormalised). A
+    subject's right eye is mirrored into a left eye first, as MediaPipe's own iris graph does.
+    """
+
+    SIZE = 64
+
+    def __init__(self, model_path: Path) -> None:
+        """Load the model (the pinned file from the mediapipe wheel)."""
+        mp, base_options, vision = _mp()
+        self._mp = mp
+        try:
+            model = _with_input_normalization(model_path.read_bytes(), outputs=2)
+            options = vision.ImageEmbedderOptions(base_options=base_options(model_asset_buffer=model),
+                                                  running_mode=vision.RunningMode.IMAGE,
+                                                  l2_normalize=False, quantize=False)
+            with _quiet_native_stderr():
+                self._task = vision.ImageEmbedder.create_from_options(options)
+        except (OSError, RuntimeError, ValueError) as err:
+            raise ModelCorrupt(f"cannot load iris landmark model {model_path}: {err}") from err
+        _live.add(self)
+        _warm_up(lambda img: self._landmarks(np.ascontiguousarray(img[:, :, ::-1])))
+
+    def _landmarks(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(71 eye contour points, 5 iris points), x and y in the 64×64 crop's pixels."""
+        result = self._task.embed(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb))
+        contour, iris = (np.asarray(e.embedding, np.float64).reshape(-1, 3)[:, :2] for e in result.embeddings)
+        return contour, iris
+
+    def eye(self, bgr: np.ndarray, center: tuple[float, float], size: float, roll_deg: float,
+            right: bool) -> Eye:
+        """The landmarks of one eye.
+
+        Args:
+            bgr: the image, BGR uint8.
+            center: the eye's centre, px.
+            size: side of the square crop around it, px (about the eye distance).
+            roll_deg: the eye line's angle (Face.roll_deg): the crop is levelled by it.
+            right: the subject's right eye (on the image's left in an unmirrored photo).
+        """
+        n = self.SIZE
+        to_crop = cv2.getRotationMatrix2D(center, roll_deg, n / size)
+        to_crop[:, 2] += np.array([n / 2 - center[0], n / 2 - center[1]])
+        crop = cv2.warpAffine(bgr, to_crop, (n, n), flags=cv2.INTER_AREA if size > n else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        if right:
+            crop = crop[:, ::-1]
+        rgb = _aligned(crop.shape)
+        cv2.cvtColor(crop, cv2.COLOR_BGR2RGB, dst=rgb)
+        contour, iris = self._landmarks(rgb)
+        if right:
+            contour[:, 0], iris[:, 0] = n - contour[:, 0], n - iris[:, 0]
+        back = cv2.invertAffineTransform(to_crop)
+        points = np.vstack([contour[[0, 8]], iris[:1]]) @ back[:, :2].T + back[:, 2]
+        (ax, ay), (bx, by), (ix, iy) = (tuple(map(float, p)) for p in points)
+        corners = ((ax, ay), (bx, by)) if ax <= bx else ((bx, by), (ax, ay))
+        return Eye(corners, (ix, iy))
 

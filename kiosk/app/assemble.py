@@ -62,11 +62,15 @@ def demo_devices(cfg: KioskConfig) -> tuple[Camera, Lights]:
 
 
 def detector_factory(cfg: KioskConfig) -> Callable[[], Detector]:
-    """The short-range BlazeFace (320 px), and the full-range one (640 px) for a distant guest when installed."""
+    """The short-range BlazeFace (320 px), the full-range one (640 px) for a distant guest, and the iris model.
+
+    The full-range model and the iris model are used when installed (a models folder from an older
+    release may lack them): without the iris model the guest's gaze is not judged.
+    """
     from kiosk.session.framing_worker import NearFarDetector
     from models.errors import ModelError
     from models.store import ModelStore
-    from models.vision import FaceDetector
+    from models.vision import FaceDetector, IrisLandmarker
 
     store = ModelStore(cfg.models_dir)
     near = store.path("face_detector_short")
@@ -74,10 +78,15 @@ def detector_factory(cfg: KioskConfig) -> Callable[[], Detector]:
         far: Path | None = store.path("face_detector_full")
     except ModelError:
         far = None  # guidance still works; a distant guest hears "step in front of the camera"
+    try:
+        iris: Path | None = store.path("iris_landmarks")
+    except ModelError:
+        iris = None
 
     def build() -> Detector:
         return NearFarDetector(FaceDetector(near, min_confidence=0.5, max_side=320),
-                               FaceDetector(far, min_confidence=0.5, max_side=640) if far is not None else None)
+                               FaceDetector(far, min_confidence=0.5, max_side=640) if far is not None else None,
+                               eyes=IrisLandmarker(iris) if iris is not None else None)
 
     return build
 

@@ -10,7 +10,7 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
-from models.vision import Face
+from models.vision import Eye, Face, IrisLandmarker
 
 
 class FaceProblem(StrEnum):
@@ -32,6 +32,7 @@ class Assessment:
     notes: list[str] = field(default_factory=list)
     yaw_deg: float = 0.0
     others: tuple[Face, ...] = ()  # the other faces detected, so their people can be left out of the matte
+    gaze: float | None = None  # the eyes' iris offset (see gaze()); None where not judged
 
 
 def plausibility(f: Face, width: int, height: int) -> float:
@@ -186,3 +187,56 @@ def refine_eyes(bgr: np.ndarray, face: Face) -> Face:
         if found and math.dist(found, keypoints[name]) < 0.25 * iod:
             keypoints[name] = found
     return replace(face, keypoints=keypoints)
+
+
+# Gaze: where the irises sit between the eye corners (MediaPipe's iris landmark model). Eyes on the lens
+# put them in the middle: the shared set's frontal portraits, all looking at the lens, read -0.06..+0.09
+# as the mean of both eyes (one eye alone reads up to ±0.38: eyes converge on a near lens and corners
+# differ, which the mean cancels). An eye turned by γ moves its iris by about 0.8·sin γ half-widths, so
+# GAZE_OFF is about 22° of eye turn: a glance at a friend or the queue, not a look at the screen below
+# the lens.
+GAZE_OFF = 0.3
+# Only a head facing the lens is judged: on a turned head the eye corners and the eyeball's centre
+# project apart (by an amount that varies between people), so a guest turned 30° who looks at the lens
+# reads an offset too, and photos with the truth to set that apart are not at hand.
+GAZE_MAX_YAW = 20.0
+GAZE_MIN_EYE_PX = 20.0  # eye distance below which the model's 64 px crop is blown up from too few pixels
+
+
+def iris_offset(eye: Eye) -> float:
+    """Where the iris sits along the line through the eye's corners: 0 in the middle, ±1 at a corner.
+
+    Positive towards the image's right (the corner listed second).
+    """
+    (ax, ay), (bx, by) = eye.corners
+    ux, uy = bx - ax, by - ay
+    length2 = ux * ux + uy * uy
+    if length2 < 1e-6:
+        return 0.0
+    mx, my = (ax + bx) / 2, (ay + by) / 2
+    return 2.0 * ((eye.iris[0] - mx) * ux + (eye.iris[1] - my) * uy) / length2
+
+
+def gaze(landmarker: IrisLandmarker, bgr: np.ndarray, face: Face, yaw_deg: float) -> float | None:
+    """The mean iris offset of both eyes (iris_offset; beyond ±GAZE_OFF the eyes are off the lens).
+
+    None where it is not judged: a head turned more than GAZE_MAX_YAW, or eyes too small to read.
+
+    Args:
+        landmarker: MediaPipe's iris landmark model.
+        bgr: the photo or camera frame, BGR uint8.
+        face: the guest's face in its pixels.
+        yaw_deg: the head's yaw (yaw_estimate).
+    """
+    iod = face.interocular
+    if abs(yaw_deg) > GAZE_MAX_YAW or iod < GAZE_MIN_EYE_PX:
+        return None
+    eyes = [landmarker.eye(bgr, face.keypoints[name], iod, face.roll_deg, right=name == "right_eye")
+            for name in ("right_eye", "left_eye")]
+    return float(np.mean([iris_offset(e) for e in eyes]))
+
+
+def looks_away(offset: float | None) -> bool:
+    """Whether a gaze() reading puts the eyes off the lens."""
+    return offset is not None and abs(offset) > GAZE_OFF
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,11 +20,14 @@ from kiosk.pipeline import background, compose, light, retouch
 from kiosk.pipeline.colour import delta_e2000, mean_lab
 from kiosk.pipeline.config import PipelineConfig
 from kiosk.pipeline.formats import FormatSpec, get_format
-from kiosk.pipeline.framing import Assessment, assess, refine_eyes
+from kiosk.pipeline.framing import Assessment, assess, gaze, looks_away, refine_eyes
 from kiosk.pipeline.matting import head_box, merge_head, refine_matte
 from kiosk.pipeline.skin import face_roi, skin_mask
+from models.errors import ModelMissing
 from models.store import ModelStore
-from models.vision import Face, FaceDetector, SelfieSegmenter, downscale
+from models.vision import Face, FaceDetector, IrisLandmarker, SelfieSegmenter, downscale
+
+log = logging.getLogger(__name__)
 
 TRANSPARENT = "transparent"  # no backdrop: the guest's own colours, with the matte as the alpha channel
 OUTPUT_STYLES = (*background.STYLES, TRANSPARENT)
@@ -114,6 +118,8 @@ class StudioPipeline:
         self._short: FaceDetector | None = None
         self._full: FaceDetector | None = None
         self._segmenter: SelfieSegmenter | None = None
+        self._eyes: IrisLandmarker | None = None
+        self._eyes_missing = False
         self._custom: np.ndarray | None = None
         self._executor: ThreadPoolExecutor | None = None
 
@@ -139,15 +145,25 @@ class StudioPipeline:
             self._segmenter = SelfieSegmenter(self.store.path("selfie_segmenter"), max_side=512)
         return self._segmenter
 
+    def eyes(self) -> IrisLandmarker | None:
+        """The iris landmark model (loaded on first use); None on a models folder from before it was pinned."""
+        if self._eyes is None and not self._eyes_missing:
+            try:
+                self._eyes = IrisLandmarker(self.store.path("iris_landmarks"))
+            except ModelMissing as err:
+                log.warning("gaze is not judged: %s", err)
+                self._eyes_missing = True
+        return self._eyes
+
     def close(self) -> None:
         """Release the native model graphs."""
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
-        for task in (self._short, self._full, self._segmenter):
+        for task in (self._short, self._full, self._segmenter, self._eyes):
             if task is not None:
                 task.close()
-        self._short = self._full = self._segmenter = None
+        self._short = self._full = self._segmenter = self._eyes = None
 
     def __enter__(self) -> StudioPipeline:
         return self
@@ -188,7 +204,13 @@ class StudioPipeline:
         if result.problem is not None:
             raise NoUsableFace(result.message, result.problem.value)
         assert result.face is not None
-        return replace(result, face=refine_eyes(bgr, result.face))
+        face = refine_eyes(bgr, result.face)
+        eyes = self.eyes()
+        offset = gaze(eyes, bgr, face, result.yaw_deg) if eyes is not None else None
+        notes = result.notes
+        if looks_away(offset):
+            notes = [*notes, "the eyes look away from the lens: a photo looking into the lens makes a better headshot"]
+        return replace(result, face=face, gaze=offset, notes=notes)
 
     def prepare(self, bgr: np.ndarray) -> np.ndarray:
         """Apply the calibration profile (if any) to a capture."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import functools
 import logging
 import threading
 import time
@@ -20,8 +21,8 @@ from typing import Protocol
 import numpy as np
 
 from kiosk.camera.base import CameraThread
-from kiosk.pipeline.framing import FaceProblem, assess, guest_and_others
-from models.vision import Face
+from kiosk.pipeline.framing import FaceProblem, assess, gaze, guest_and_others, looks_away
+from models.vision import Face, IrisLandmarker
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,8 @@ def follow(faces: Sequence[Face], width: int, height: int, t: FramingTargets) ->
 
 
 def guide(
-    faces: Sequence[Face], width: int, height: int, t: FramingTargets, framed_before: bool = False
+    faces: Sequence[Face], width: int, height: int, t: FramingTargets, framed_before: bool = False,
+    gaze_of: Callable[[Face, float], float | None] | None = None,
 ) -> tuple[Hint, Box | None]:
     """The one hint for these faces, and the guest's face box (normalised); pure, unit-tested.
 
@@ -91,7 +93,9 @@ def guide(
     off) is decided by the studio pipeline's own judge (kiosk.pipeline.framing.assess), so live guidance
     never calls a face "perfect" that the pipeline then refuses; the hints add where the guest should
     stand. framed_before widens the size and centre limits by `framed_slack` (hysteresis: a guest right
-    at a limit does not flicker between "perfect" and a correction).
+    at a limit does not flicker between "perfect" and a correction). gaze_of(face, yaw) reads the eyes
+    (kiosk.pipeline.framing.gaze), asked only of a guest who is otherwise perfectly framed: eyes off the
+    lens hear "look at the camera".
     """
     main, others = follow(faces, width, height, t)
     if main is None:
@@ -121,6 +125,8 @@ def guide(
         if span > 1e-6 and (kp["nose"][1] - eye_y) / span > t.pitch_max:
             return Hint.CHIN_UP, box
     if judged.problem is FaceProblem.TURNED_AWAY:
+        return Hint.LOOK_AT_CAMERA, box
+    if gaze_of is not None and looks_away(gaze_of(main, judged.yaw_deg)):
         return Hint.LOOK_AT_CAMERA, box
     return Hint.PERFECT, box
 
@@ -154,11 +160,20 @@ class NearFarDetector:
     the guest hears "come closer" instead of "step in front of the camera". It runs only on such frames.
     """
 
-    def __init__(self, near: Detector, far: Detector | None, small: float = 0.12) -> None:
-        """Args: near, far: detectors; small: a face below this fraction of the frame's height is small."""
+    def __init__(self, near: Detector, far: Detector | None, small: float = 0.12,
+                 eyes: IrisLandmarker | None = None) -> None:
+        """Set up.
+
+        Args:
+            near: the short-range detector.
+            far: the full-range detector, for a distant guest (None: not used).
+            small: a face below this fraction of the frame's height is small.
+            eyes: the iris landmark model, to say whether the guest looks at the lens (None: not judged).
+        """
         self.near = near
         self.far = far
         self.small = small
+        self.eyes = eyes
 
     def detect(self, bgr: np.ndarray) -> list[Face]:
         """Faces from the near model, plus the far model's that the near one did not find."""
@@ -172,12 +187,49 @@ class NearFarDetector:
                 faces = [*faces, f]
         return faces
 
+    def gaze(self, bgr: np.ndarray, face: Face, yaw_deg: float) -> float | None:
+        """The guest's gaze reading in this frame (kiosk.pipeline.framing.gaze); None without the eye model."""
+        return gaze(self.eyes, bgr, face, yaw_deg) if self.eyes is not None else None
+
     def close(self) -> None:
-        """Close both detectors."""
-        for d in (self.near, self.far):
+        """Close the detectors and the eye model."""
+        for d in (self.near, self.far, self.eyes):
             close = getattr(d, "close", None)
             if callable(close):
                 close()
+
+
+class GazeReader:
+    """The guest's gaze (a detector's gaze(bgr, face, yaw)) read at most once every `period_s`.
+
+    The iris model costs about 5 ms for both eyes, more than the face detector itself; a glance away
+    lasts longer than 0.2 s, and the hint's stability window (0.4 s) still sees two readings. Between
+    readings the last one stands.
+    """
+
+    def __init__(self, read: Callable[[np.ndarray, Face, float], float | None],
+                 clock: Callable[[], float], period_s: float = 0.2) -> None:
+        """Set up.
+
+        Args:
+            read: the reading (NearFarDetector.gaze).
+            clock: monotonic seconds.
+            period_s: seconds between reads.
+        """
+        self.read = read
+        self.clock = clock
+        self.period_s = period_s
+        self.reads = 0
+        self._at: float | None = None
+        self._value: float | None = None
+
+    def __call__(self, bgr: np.ndarray, face: Face, yaw_deg: float) -> float | None:
+        """The latest reading, refreshed from this frame when the last one is `period_s` old."""
+        now = self.clock()
+        if self._at is None or now - self._at >= self.period_s:
+            self._value, self._at = self.read(bgr, face, yaw_deg), now
+            self.reads += 1
+        return self._value
 
 
 @dataclass(frozen=True)
@@ -329,6 +381,9 @@ class FramingWorker:
 
     def _loop(self, detector: Detector) -> None:
         last_seq = 0
+        # A detector that can read the eyes (NearFarDetector with the iris model) judges the gaze too.
+        read = getattr(detector, "gaze", None)
+        eyes = GazeReader(read, self.clock) if callable(read) else None
         while not self._stop.is_set():
             if not self._active.wait(0.2):
                 continue
@@ -345,7 +400,8 @@ class FramingWorker:
                 continue
             ms = (time.monotonic() - t0) * 1000.0
             h, w = frame.image.shape[:2]
-            hint, box = guide(faces, w, h, self.targets, framed_before=self._framed)
+            gaze_of = functools.partial(eyes, frame.image) if eyes is not None else None
+            hint, box = guide(faces, w, h, self.targets, framed_before=self._framed, gaze_of=gaze_of)
             framed = self._framed = hint is Hint.PERFECT
             now = self.clock()
             still = self._still.update(box, framed, now)
