@@ -20,7 +20,6 @@ import numpy as np
 
 from bench._common import emit, median, portrait
 from kiosk.config import load_config
-from kiosk.pipeline.framing import gaze
 from kiosk.session.framing_worker import FramingTargets, GazeReader, NearFarDetector, guide
 from models.store import ModelStore
 from models.vision import FaceDetector, IrisLandmarker
@@ -64,7 +63,7 @@ def main() -> None:
             found += bool(faces)
             if faces:
                 t0 = time.perf_counter()
-                gaze(eyes, frame, faces[0], yaw_deg=0.0)
+                detector.gaze(frame, faces[0], 0.0)
                 gaze_ms.append((time.perf_counter() - t0) * 1000)
     floor = []
     scale = args.max_side / 1280

@@ -225,7 +225,9 @@ def gaze(landmarker: IrisLandmarker, bgr: np.ndarray, face: Face, yaw_deg: float
     Args:
         landmarker: MediaPipe's iris landmark model.
         bgr: the photo or camera frame, BGR uint8.
-        face: the guest's face in its pixels.
+        face: the guest's face in its pixels, eye points refined to the irises (refine_eyes): the crops
+            are centred on them, and BlazeFace's own points at 320 px sit far enough off that lens-looking
+            portraits in a 1280×720 frame read up to ±0.21 from them, ±0.10 from refined ones.
         yaw_deg: the head's yaw (yaw_estimate).
     """
     iod = face.interocular

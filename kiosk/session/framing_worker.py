@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from kiosk.camera.base import CameraThread
-from kiosk.pipeline.framing import FaceProblem, assess, gaze, guest_and_others, looks_away
+from kiosk.pipeline.framing import FaceProblem, assess, gaze, guest_and_others, looks_away, refine_eyes
 from models.vision import Face, IrisLandmarker
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class NearFarDetector:
 
     def gaze(self, bgr: np.ndarray, face: Face, yaw_deg: float) -> float | None:
         """The guest's gaze reading in this frame (kiosk.pipeline.framing.gaze); None without the eye model."""
-        return gaze(self.eyes, bgr, face, yaw_deg) if self.eyes is not None else None
+        return gaze(self.eyes, bgr, refine_eyes(bgr, face), yaw_deg) if self.eyes is not None else None
 
     def close(self) -> None:
         """Close the detectors and the eye model."""

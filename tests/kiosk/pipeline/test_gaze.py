@@ -144,3 +144,36 @@ def test_the_live_loop_reads_the_eyes_at_most_five_times_a_second() -> None:
         now[0] += 0.07
     assert reader.reads == 3
     assert seen == [0.1] * 3 + [0.6] * 3 + [0.2] * 3
+
+
+def test_live_framing_does_not_ask_lens_looking_guests_to_look_at_the_camera(models_dir: Path) -> None:
+    """The live path: each shared portrait as a 1280×720 camera frame, the kiosk's own detector (BlazeFace
+    at 320 px) with its eye model, read as the framing worker reads it."""
+    from kiosk.app.assemble import detector_factory
+    from kiosk.camera.virtual import fit_into
+    from kiosk.config import load_config
+    from kiosk.pipeline.framing import yaw_estimate
+    from kiosk.session.framing_worker import NearFarDetector
+
+    paths = sorted(p for p in PORTRAITS.glob("*.*") if p.suffix.lower() in (".jpg", ".png"))
+    if not paths:
+        pytest.skip(f"test portraits not found at {PORTRAITS}")
+    detector = detector_factory(load_config())()
+    assert isinstance(detector, NearFarDetector) and detector.eyes is not None
+    judged = {}
+    try:
+        for path in paths:
+            frame = fit_into(load_image(path).bgr, 1280, 720)
+            faces = detector.detect(frame)
+            if not faces:
+                continue
+            reading = detector.gaze(frame, faces[0], yaw_estimate(faces[0]))
+            if reading is not None:
+                judged[path.name] = reading
+            hint, _box = guide(faces, 1280, 720, FramingTargets(),
+                               gaze_of=lambda f, yaw, frame=frame: detector.gaze(frame, f, yaw))
+            assert hint is not Hint.LOOK_AT_CAMERA or abs(yaw_estimate(faces[0])) > 20.0, path.name
+    finally:
+        detector.close()
+    assert len(judged) >= 12, judged
+    assert max(abs(v) for v in judged.values()) < GAZE_OFF / 2, judged
