@@ -97,8 +97,8 @@ def main() -> None:
                 inner_p90_delta_L=round(inner_out[1] - inner_in[1], 2),
                 exposure_corrected=result.light is not None and result.light.exposure != 1.0,
                 time_ratio_to_jpeg_floor=round(elapsed / max(floor, 1e-6), 1),
-                gaze=None if analysis.gaze is None else round(analysis.gaze, 3),
-                told_to_look_at_the_lens=looks_away(analysis.gaze),
+                gaze=None if result.gaze is None else round(result.gaze, 3),
+                told_to_look_at_the_lens=looks_away(result.gaze),
             )
             rows.append(row)
     usable = [r for r in rows if r.get("usable")]

@@ -32,7 +32,6 @@ class Assessment:
     notes: list[str] = field(default_factory=list)
     yaw_deg: float = 0.0
     others: tuple[Face, ...] = ()  # the other faces detected, so their people can be left out of the matte
-    gaze: float | None = None  # the eyes' iris offset (see gaze()); None where not judged
 
 
 def plausibility(f: Face, width: int, height: int) -> float:

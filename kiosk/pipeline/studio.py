@@ -51,6 +51,7 @@ class StudioResult:
     light: light.LightCorrection | None = None
     # The skin region before and after the retouch (BGR uint8 patches) and its mask (float32 0..1).
     retouch_skin: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    gaze: float | None = None  # the eyes' iris offset (framing.gaze); None where not judged
 
     def bgra(self) -> np.ndarray:
         """The headshot with the matte as its alpha channel, BGRA uint8 (for PNG)."""
@@ -204,13 +205,7 @@ class StudioPipeline:
         if result.problem is not None:
             raise NoUsableFace(result.message, result.problem.value)
         assert result.face is not None
-        face = refine_eyes(bgr, result.face)
-        eyes = self.eyes()
-        offset = gaze(eyes, bgr, face, result.yaw_deg) if eyes is not None else None
-        notes = result.notes
-        if looks_away(offset):
-            notes = [*notes, "the eyes look away from the lens: a photo looking into the lens makes a better headshot"]
-        return replace(result, face=face, gaze=offset, notes=notes)
+        return replace(result, face=refine_eyes(bgr, result.face))
 
     def prepare(self, bgr: np.ndarray) -> np.ndarray:
         """Apply the calibration profile (if any) to a capture."""
@@ -269,6 +264,13 @@ class StudioPipeline:
             # core while this thread does them. OpenCV, numpy and MediaPipe release the GIL.
             others = [compose.transform_face(f, matrix) for f in analysis.others]
             matte_job = self._pool().submit(self._matte, cell, valid, half, quarter, timer, out_face, others)
+            with timer.stage("gaze"):
+                # On this thread while the matte runs on the other (it has the time to spare).
+                eyes = self.eyes()
+                reading = gaze(eyes, cell, out_face, analysis.yaw_deg) if eyes is not None else None
+                if looks_away(reading):
+                    notes.append("the eyes look away from the lens: a photo looking into the lens makes a "
+                                 "better headshot")
             with timer.stage("light"):
                 roi = face_roi(out_face, cell.shape, grow=retouch.ROI_GROW)
                 skin = skin_mask(cell, out_face, roi)
@@ -302,7 +304,7 @@ class StudioPipeline:
                     out_face = out_face.scaled(1.0, ox, oy)
             report("done", 1.0)
         return StudioResult(image, mask.astype(np.float32), out_face, face, spec, style, matrix,
-                            notes, timer.ms, corr, retouch_skin)
+                            notes, timer.ms, corr, retouch_skin, gaze=reading)
 
     def _matte(
         self, cell: np.ndarray, valid: np.ndarray | None, half: np.ndarray, quarter: np.ndarray, timer: _Timer,
