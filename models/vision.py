@@ -321,12 +321,17 @@ class IrisLandmarker(_Task):
         self._mp = mp
         try:
             model = _with_input_normalization(model_path.read_bytes(), outputs=2)
+        except OSError as err:
+            raise ModelCorrupt(f"cannot read iris landmark model {model_path}: {err}") from err
+        except Exception as err:  # reason: flatbuffers raises struct/index errors of any kind on a damaged file
+            raise ModelCorrupt(f"iris landmark model {model_path} is not a TFLite model: {err}") from err
+        try:
             options = vision.ImageEmbedderOptions(base_options=base_options(model_asset_buffer=model),
                                                   running_mode=vision.RunningMode.IMAGE,
                                                   l2_normalize=False, quantize=False)
             with _quiet_native_stderr():
                 self._task = vision.ImageEmbedder.create_from_options(options)
-        except (OSError, RuntimeError, ValueError) as err:
+        except (RuntimeError, ValueError) as err:
             raise ModelCorrupt(f"cannot load iris landmark model {model_path}: {err}") from err
         _live.add(self)
         _warm_up(lambda img: self._landmarks(np.ascontiguousarray(img[:, :, ::-1])))

@@ -84,9 +84,15 @@ def detector_factory(cfg: KioskConfig) -> Callable[[], Detector]:
         iris = None
 
     def build() -> Detector:
+        eyes = None
+        if iris is not None:
+            try:
+                eyes = IrisLandmarker(iris)
+            except ModelError as err:  # a damaged file costs the gaze hint, never the live framing
+                log.warning("gaze is not judged: %s", err)
         return NearFarDetector(FaceDetector(near, min_confidence=0.5, max_side=320),
                                FaceDetector(far, min_confidence=0.5, max_side=640) if far is not None else None,
-                               eyes=IrisLandmarker(iris) if iris is not None else None)
+                               eyes=eyes)
 
     return build
 

@@ -23,7 +23,7 @@ from kiosk.pipeline.formats import FormatSpec, get_format
 from kiosk.pipeline.framing import Assessment, assess, gaze, looks_away, refine_eyes
 from kiosk.pipeline.matting import head_box, merge_head, refine_matte
 from kiosk.pipeline.skin import face_roi, skin_mask
-from models.errors import ModelMissing
+from models.errors import ModelError
 from models.store import ModelStore
 from models.vision import Face, FaceDetector, IrisLandmarker, SelfieSegmenter, downscale
 
@@ -147,11 +147,14 @@ class StudioPipeline:
         return self._segmenter
 
     def eyes(self) -> IrisLandmarker | None:
-        """The iris landmark model (loaded on first use); None on a models folder from before it was pinned."""
+        """The iris landmark model (loaded on first use); None where it is missing or damaged (gaze unjudged).
+
+        A models folder from before it was pinned lacks it; a headshot never fails for want of it.
+        """
         if self._eyes is None and not self._eyes_missing:
             try:
                 self._eyes = IrisLandmarker(self.store.path("iris_landmarks"))
-            except ModelMissing as err:
+            except ModelError as err:
                 log.warning("gaze is not judged: %s", err)
                 self._eyes_missing = True
         return self._eyes

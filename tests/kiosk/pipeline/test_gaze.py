@@ -179,3 +179,32 @@ def test_live_framing_does_not_ask_lens_looking_guests_to_look_at_the_camera(mod
         detector.close()
     assert len(judged) >= 12, judged
     assert max(abs(v) for v in judged.values()) < GAZE_OFF / 2, judged
+
+
+def test_a_damaged_iris_model_costs_the_gaze_reading_not_the_headshot_or_the_live_framing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> None:
+    import shutil
+
+    from kiosk.app.assemble import detector_factory
+    from kiosk.camera.virtual import demo_portrait_path
+    from kiosk.config import load_config
+    from kiosk.pipeline.studio import StudioPipeline
+    from kiosk.session.framing_worker import NearFarDetector
+
+    data = tmp_path / "data"
+    shutil.copytree(models_dir, data / "models")
+    iris_file = data / "models" / ModelStore(models_dir).entry("iris_landmarks")["file"]
+    iris_file.write_bytes(b"not a model" * 100)
+    monkeypatch.setenv("KIOSK_DATA_DIR", str(data))
+    monkeypatch.delenv("KIOSK_CONFIG", raising=False)
+    cfg = load_config()
+    assert cfg.models_dir == data / "models"
+    with StudioPipeline(cfg.models_dir) as pipe:
+        result = pipe.headshot(load_image(demo_portrait_path()).bgr)
+    assert result.gaze is None and result.image.size
+    detector = detector_factory(cfg)()
+    try:
+        assert isinstance(detector, NearFarDetector) and detector.eyes is None
+        assert detector.gaze(np.zeros((720, 1280, 3), np.uint8), _face(260.0), 0.0) is None
+    finally:
+        detector.close()
