@@ -356,8 +356,17 @@ class IrisLandmarker(_Task):
         n = self.SIZE
         to_crop = cv2.getRotationMatrix2D(center, roll_deg, n / size)
         to_crop[:, 2] += np.array([n / 2 - center[0], n / 2 - center[1]])
-        crop = cv2.warpAffine(bgr, to_crop, (n, n), flags=cv2.INTER_AREA if size > n else cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+        shrink, warp = size / n, to_crop
+        if shrink > 1.5:
+            # warpAffine samples (its INTER_AREA is bilinear): the eye's own square, blurred to the crop's
+            # pixel size first, so a 9 MP photo's eye does not alias into the model's 64 px.
+            half = int(0.75 * size) + 2
+            x0, y0 = max(0, int(center[0]) - half), max(0, int(center[1]) - half)
+            bgr = cv2.GaussianBlur(bgr[y0 : int(center[1]) + half, x0 : int(center[0]) + half], (0, 0),
+                                   0.45 * shrink)
+            shift = to_crop[:, :2] @ np.array([x0, y0], np.float64)  # to the square's own pixels
+            warp = np.column_stack([to_crop[:, :2], to_crop[:, 2] + shift])
+        crop = cv2.warpAffine(bgr, warp, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if right:
             crop = crop[:, ::-1]
         rgb = _aligned(crop.shape)
